@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodebake/nodebake/internal/build"
+	"github.com/nodebake/nodebake/internal/profile"
+)
+
+func newBuildCmd(g *globalOptions) *cobra.Command {
+	opts := &profileOptions{}
+	var outDir string
+	cmd := &cobra.Command{
+		Use:   "build",
+		Short: "Build the disk image a profile describes",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			p, err := profile.Load(opts.path, opts.sourceDir)
+			if err != nil {
+				return err
+			}
+			res, err := build.Execute(cmd.Context(), log, build.Request{
+				Profile: p, SourceDir: opts.sourceDir, OutDir: outDir,
+				CacheDir: g.cacheDir, HostRoot: "/",
+			})
+			if err != nil {
+				return err
+			}
+			for _, path := range []string{res.Raw, res.Qcow2, res.Manifest} {
+				if path != "" {
+					fmt.Fprintln(cmd.OutOrStdout(), path)
+				}
+			}
+			return nil
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().StringVarP(&outDir, "out", "o", "", "output folder (default: the profile's spec.outputs.dir)")
+	return cmd
+}

@@ -1,0 +1,38 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodebake/nodebake/internal/profile"
+)
+
+type profileOptions struct {
+	path      string
+	sourceDir string
+}
+
+func (o *profileOptions) addFlags(cmd *cobra.Command) {
+	cmd.Flags().StringVarP(&o.path, "profile", "p", "profiles/default.yaml", "profile file")
+	cmd.Flags().StringVar(&o.sourceDir, "source-dir", ".", "folder holding overlays/ and systemd/")
+}
+
+func newValidateCmd(_ *globalOptions) *cobra.Command {
+	opts := &profileOptions{}
+	cmd := &cobra.Command{
+		Use:   "validate",
+		Short: "Check a profile and print every problem with its path",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			p, err := profile.Load(opts.path, opts.sourceDir)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (profile %s, digest %s)\n", opts.path, p.Metadata.Name, p.Digest()[:12])
+			return nil
+		},
+	}
+	opts.addFlags(cmd)
+	return cmd
+}

@@ -1,0 +1,208 @@
+package build
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nodebake/nodebake/internal/aptsource"
+	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/bootloader"
+	"github.com/nodebake/nodebake/internal/cache"
+	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/diskimage"
+	"github.com/nodebake/nodebake/internal/manifest"
+	"github.com/nodebake/nodebake/internal/profile"
+	"github.com/nodebake/nodebake/internal/rootfs"
+)
+
+// Request is one build.
+type Request struct {
+	Profile   *profile.Profile
+	SourceDir string // holds overlays/ and systemd/
+	OutDir    string // overrides the profile's spec.outputs.dir when set
+	CacheDir  string
+	// HostRoot is where the host's apt sources are read ("/" normally).
+	HostRoot string
+}
+
+// Result names the outputs of a build.
+type Result struct {
+	Raw      string
+	Qcow2    string
+	Manifest string
+	Digest   string
+}
+
+// Outputs are the final paths of a profile's outputs in dir.
+func Outputs(p *profile.Profile, dir string) Result {
+	base := filepath.Join(dir, p.Metadata.Name)
+	r := Result{Manifest: base + ".manifest.json", Digest: p.Digest()}
+	for _, f := range p.Spec.Outputs.Formats {
+		switch f {
+		case profile.FormatRaw:
+			r.Raw = base + ".raw"
+		case profile.FormatQcow2:
+			r.Qcow2 = base + ".qcow2"
+		}
+	}
+	return r
+}
+
+// Execute builds the image of req.Profile, which must already be
+// validated. Nothing is written at an output path unless every step
+// succeeds.
+func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error) {
+	p := req.Profile
+	outDir := req.OutDir
+	if outDir == "" {
+		outDir = p.Spec.Outputs.Dir
+	}
+	out := Outputs(p, outDir)
+	run := &command.Runner{Log: log}
+	c := &cache.Cache{Dir: req.CacheDir}
+	epoch := time.Unix(*p.Spec.SourceDateEpoch, 0).UTC()
+	digest := p.Digest()
+	sizes := p.DiskSizes()
+	layout := diskimage.Plan(digest, sizes.ESP, sizes.Root, sizes.State)
+
+	work, err := os.MkdirTemp("", "nodebake-build-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	rawTmp := filepath.Join(work, "disk.raw")
+
+	var (
+		baseSpec rootfs.BaseSpec
+		baseTar  string
+		tree     *rootfs.Result
+		esp      []diskimage.ESPFile
+		cmdline  string
+	)
+	steps := []step{
+		{"resolve apt sources", func(ctx context.Context) error {
+			var entries []aptsource.Entry
+			if p.Spec.Base.Mirror != "" {
+				entries = aptsource.ForMirror(p.Spec.Base.Mirror, p.Spec.Base.Suite)
+			} else if entries, err = aptsource.FromHost(req.HostRoot, p.Spec.Base.Suite); err != nil {
+				return err
+			}
+			baseSpec = rootfs.BaseSpec{
+				Suite: p.Spec.Base.Suite, Packages: p.Spec.Base.Packages,
+				Sources: aptsource.Render(entries), Epoch: epoch.Unix(),
+			}
+			return nil
+		}},
+		{"base system", func(ctx context.Context) error {
+			baseTar, err = rootfs.Base(ctx, run, c, baseSpec, log)
+			return err
+		}},
+		{"assemble root", func(ctx context.Context) error {
+			tree, err = rootfs.Assemble(ctx, run, p, req.SourceDir, baseTar, work)
+			return err
+		}},
+		{"bootloader", func(ctx context.Context) error {
+			cfg := bootloader.Config{
+				Title:    fmt.Sprintf("nodebake %s (Debian %s, Linux %s)", p.Metadata.Name, p.Spec.Base.Suite, tree.KernelVersion),
+				RootDir:  tree.Root,
+				Kernel:   tree.Kernel,
+				Initrd:   tree.Initrd,
+				RootUUID: layout.Part(diskimage.RoleRootA).GUID, StateUUID: layout.Part(diskimage.RoleState).GUID,
+				Cmdline: p.Spec.Kernel.Cmdline,
+			}
+			files, err := bootloader.Files(cfg)
+			if err != nil {
+				return err
+			}
+			for _, f := range files {
+				esp = append(esp, diskimage.ESPFile{Path: f.Path, Data: f.Data})
+			}
+			cmdline = bootloader.Cmdline(cfg)
+			// The kernel and initramfs boot from the ESP; the root keeps
+			// only their modules and config.
+			return errors.Join(os.Remove(tree.Kernel), os.Remove(tree.Initrd))
+		}},
+		{"manifest", func(ctx context.Context) error {
+			m := &manifest.Manifest{
+				SchemaVersion: manifest.SchemaVersion, Name: p.Metadata.Name,
+				ProfileDigest: digest, Suite: p.Spec.Base.Suite, BaseKey: baseSpec.Key(),
+				SourceDateEpoch: epoch.Unix(), KernelVersion: tree.KernelVersion, Cmdline: cmdline,
+				Disk: layout, Sysctls: p.Spec.Node.Sysctls, Modules: p.Spec.Node.Modules,
+				EnabledUnits: rootfs.EnabledUnits(tree.Root), Packages: tree.Packages, Files: tree.Added,
+			}
+			data := m.Marshal()
+			dest := filepath.Join(tree.Root, manifest.Path)
+			if err := os.MkdirAll(filepath.Dir(dest), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(dest, data, 0o644); err != nil {
+				return err
+			}
+			return os.WriteFile(filepath.Join(work, "manifest.json"), data, 0o644)
+		}},
+		{"fix timestamps", func(ctx context.Context) error {
+			return errors.Join(rootfs.ClampTimes(tree.Root, epoch), rootfs.ClampTimes(tree.State, epoch))
+		}},
+		{"write disk", func(ctx context.Context) error {
+			return diskimage.Write(ctx, run, rawTmp, layout, diskimage.Contents{
+				RootDir: tree.Root, StateDir: tree.State, ESP: esp, Epoch: epoch,
+			})
+		}},
+		{"publish", func(ctx context.Context) error {
+			return publish(ctx, run, work, rawTmp, out)
+		}},
+	}
+	if err := runSteps(ctx, log, steps); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// publish converts and moves the finished outputs into place. Each is
+// first complete under a temporary name in the output folder, then renamed.
+func publish(ctx context.Context, run *command.Runner, work, raw string, out Result) error {
+	if err := os.MkdirAll(filepath.Dir(out.Manifest), 0o755); err != nil {
+		return err
+	}
+	type move struct{ tmp, dst string }
+	var moves []move
+	defer func() {
+		for _, m := range moves {
+			os.Remove(m.tmp)
+		}
+	}()
+	if out.Qcow2 != "" {
+		tmp := atomicfile.TempPath(out.Qcow2)
+		if err := diskimage.ConvertQcow2(ctx, run, raw, tmp); err != nil {
+			return err
+		}
+		moves = append(moves, move{tmp, out.Qcow2})
+	}
+	if out.Raw != "" {
+		tmp := atomicfile.TempPath(out.Raw)
+		if err := os.Rename(raw, tmp); err != nil {
+			// The work folder is on another filesystem: copy, keeping holes.
+			if err := diskimage.CopySparse(ctx, run, raw, tmp); err != nil {
+				return err
+			}
+		}
+		moves = append(moves, move{tmp, out.Raw})
+	}
+	data, err := os.ReadFile(filepath.Join(work, "manifest.json"))
+	if err != nil {
+		return err
+	}
+	for _, m := range moves {
+		if err := atomicfile.Commit(m.tmp, m.dst); err != nil {
+			return err
+		}
+	}
+	moves = nil
+	// The manifest goes last: when it is there, so is its image.
+	return atomicfile.Write(out.Manifest, data, 0o644)
+}

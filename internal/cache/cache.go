@@ -1,0 +1,125 @@
+// Package cache is a content-keyed store of build outputs under one folder
+// (by default ~/.cache/nodebake). Each entry is a file named by the key of
+// its inputs, with the sha256 of its content beside it; an entry whose
+// content no longer matches is treated as missing and rebuilt.
+package cache
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrCorrupt is wrapped when an entry's content does not match its digest.
+var ErrCorrupt = errors.New("cache entry does not match its digest")
+
+// Cache is a folder of entries.
+type Cache struct {
+	Dir string
+}
+
+// DefaultDir is $NODEBAKE_CACHE, else $XDG_CACHE_HOME/nodebake, else
+// ~/.cache/nodebake.
+func DefaultDir() string {
+	if d := os.Getenv("NODEBAKE_CACHE"); d != "" {
+		return d
+	}
+	if d := os.Getenv("XDG_CACHE_HOME"); d != "" {
+		return filepath.Join(d, "nodebake")
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return filepath.Join(os.TempDir(), "nodebake-cache")
+	}
+	return filepath.Join(home, ".cache", "nodebake")
+}
+
+// Path is where the entry for kind and key lives.
+func (c *Cache) Path(kind, key string) string {
+	return filepath.Join(c.Dir, kind, key)
+}
+
+// Lookup returns the path of a verified entry, or ok=false when there is
+// none. An entry that fails verification is removed, so it is rebuilt.
+func (c *Cache) Lookup(kind, key string) (path string, ok bool, err error) {
+	path = c.Path(kind, key)
+	want, err := os.ReadFile(path + ".sha256")
+	if errors.Is(err, os.ErrNotExist) {
+		return "", false, nil
+	} else if err != nil {
+		return "", false, fmt.Errorf("reading cache digest: %w", err)
+	}
+	got, err := FileSHA256(path)
+	if err != nil || got != strings.TrimSpace(string(want)) {
+		os.Remove(path)
+		os.Remove(path + ".sha256")
+		return "", false, nil
+	}
+	return path, true, nil
+}
+
+// Digest is the recorded sha256 of an entry that Lookup found.
+func (c *Cache) Digest(kind, key string) (string, error) {
+	b, err := os.ReadFile(c.Path(kind, key) + ".sha256")
+	return strings.TrimSpace(string(b)), err
+}
+
+// TempPath is a path in the cache's folder for kind where a new entry can
+// be written before Commit moves it into place.
+func (c *Cache) TempPath(kind, key string) (string, error) {
+	dir := filepath.Join(c.Dir, kind)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating cache folder: %w", err)
+	}
+	return filepath.Join(dir, "."+key+".partial"), nil
+}
+
+// Commit hashes the finished file tmp and moves it into the cache as the
+// entry for kind and key.
+func (c *Cache) Commit(kind, key, tmp string) (string, error) {
+	sum, err := FileSHA256(tmp)
+	if err != nil {
+		return "", err
+	}
+	path := c.Path(kind, key)
+	if err := os.WriteFile(path+".sha256.partial", []byte(sum+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("writing cache digest: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("committing cache entry: %w", err)
+	}
+	if err := os.Rename(path+".sha256.partial", path+".sha256"); err != nil {
+		return "", fmt.Errorf("committing cache digest: %w", err)
+	}
+	return path, nil
+}
+
+// FileSHA256 is the hex sha256 of a file's content.
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hashing %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Key is the hex sha256 of the given parts, each length-prefixed so that
+// no two different lists of parts share a key.
+func Key(parts ...[]byte) string {
+	h := sha256.New()
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d:", len(p))
+		h.Write(p)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}

@@ -1,0 +1,108 @@
+// Package command runs outside programs. It is the only package in nodebake
+// that starts a process, so every tool the builder depends on is called
+// from one place, with its output captured for error messages.
+package command
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"strings"
+)
+
+// ErrNotFound is wrapped when a required program is not installed.
+var ErrNotFound = errors.New("program not found")
+
+// Cmd is one program invocation.
+type Cmd struct {
+	Name  string
+	Args  []string
+	Env   []string // added to the current environment
+	Dir   string
+	Stdin io.Reader
+	// Stdout receives the standard output when set; otherwise it is
+	// captured and returned by Output.
+	Stdout io.Writer
+}
+
+// Runner starts programs and waits for them.
+type Runner struct {
+	Log *slog.Logger
+}
+
+// Run runs c and returns its standard output. On failure the error holds
+// the program's name, its exit status and the tail of its standard error.
+func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
+	path, err := exec.LookPath(c.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (the Makefile's deps target installs it)", c.Name, ErrNotFound)
+	}
+	cmd := exec.CommandContext(ctx, path, c.Args...)
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Dir = c.Dir
+	cmd.Stdin = c.Stdin
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout = &stdout
+	if c.Stdout != nil {
+		cmd.Stdout = c.Stdout
+	}
+	cmd.Stderr = &stderr
+	if r.Log != nil {
+		r.Log.Debug("exec", "cmd", c.Name, "args", strings.Join(c.Args, " "))
+	}
+	if err := cmd.Run(); err != nil {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%s: %w", c.Name, ctx.Err())
+		}
+		return nil, fmt.Errorf("%s %s: %w: %s", c.Name, firstArg(c.Args), err, tail(stderr.String(), 2000))
+	}
+	return stdout.Bytes(), nil
+}
+
+// Start starts c in the background with its output going to out, for
+// programs such as QEMU that run while the caller works.
+func (r *Runner) Start(ctx context.Context, c Cmd, out io.Writer) (*exec.Cmd, error) {
+	path, err := exec.LookPath(c.Name)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w (the Makefile's deps target installs it)", c.Name, ErrNotFound)
+	}
+	cmd := exec.CommandContext(ctx, path, c.Args...)
+	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Dir = c.Dir
+	cmd.Stdin = c.Stdin
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if r.Log != nil {
+		r.Log.Debug("start", "cmd", c.Name, "args", strings.Join(c.Args, " "))
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", c.Name, err)
+	}
+	return cmd, nil
+}
+
+// Available reports whether a program is on PATH.
+func Available(name string) bool {
+	_, err := exec.LookPath(name)
+	return err == nil
+}
+
+func firstArg(args []string) string {
+	if len(args) == 0 {
+		return ""
+	}
+	return args[0]
+}
+
+func tail(s string, n int) string {
+	s = strings.TrimSpace(s)
+	if len(s) > n {
+		s = "…" + s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,181 @@
+package diskimage
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"sort"
+	"strconv"
+	"time"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/disk"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/partition/gpt"
+
+	"github.com/nodebake/nodebake/internal/command"
+)
+
+// ESPFile is one file on the EFI system partition.
+type ESPFile struct {
+	Path string // absolute, with forward slashes
+	Data []byte
+}
+
+// Contents are what goes into the partitions.
+type Contents struct {
+	// RootDir is the tree of root slot A.
+	RootDir string
+	// StateDir is the tree that seeds the state partition.
+	StateDir string
+	ESP      []ESPFile
+	Epoch    time.Time
+}
+
+// Write creates the image at path (which must not exist) as a sparse file
+// and writes the partition table and every filesystem into it.
+func Write(ctx context.Context, run *command.Runner, dst string, l Layout, c Contents) error {
+	if err := writeWithDiskfs(ctx, run, dst, l, c); err != nil {
+		return err
+	}
+	if err := writeState(ctx, run, dst, l, c.StateDir, c.Epoch); err != nil {
+		return fmt.Errorf("writing state filesystem: %w", err)
+	}
+	return nil
+}
+
+// writeWithDiskfs writes the partition table, the ESP and root slot A.
+func writeWithDiskfs(ctx context.Context, run *command.Runner, dst string, l Layout, c Contents) (err error) {
+	d, err := diskfs.Create(dst, l.Size, diskfs.SectorSize512)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dst, err)
+	}
+	defer func() {
+		if cerr := d.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("closing %s: %w", dst, cerr)
+		}
+	}()
+	if err := writeTable(d, l); err != nil {
+		return fmt.Errorf("writing partition table: %w", err)
+	}
+	if err := writeESP(d, l, c.ESP); err != nil {
+		return fmt.Errorf("writing ESP: %w", err)
+	}
+	if err := writeRoot(ctx, run, d, l, c.RootDir, dst+".root.sqfs", c.Epoch); err != nil {
+		return fmt.Errorf("writing root filesystem: %w", err)
+	}
+	return nil
+}
+
+func writeTable(d *disk.Disk, l Layout) error {
+	table := &gpt.Table{
+		LogicalSectorSize:  SectorSize,
+		PhysicalSectorSize: SectorSize,
+		ProtectiveMBR:      true,
+		GUID:               l.DiskGUID,
+	}
+	for _, p := range l.Partitions {
+		table.Partitions = append(table.Partitions, &gpt.Partition{
+			Index: p.Number,
+			Start: uint64(p.Start / SectorSize),
+			End:   uint64((p.Start+p.Size)/SectorSize - 1),
+			Type:  gpt.Type(p.Type),
+			Name:  p.Name,
+			GUID:  p.GUID,
+		})
+	}
+	return d.Partition(table)
+}
+
+func writeESP(d *disk.Disk, l Layout, files []ESPFile) error {
+	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
+		Partition:    l.Part(RoleESP).Number,
+		FSType:       filesystem.TypeFat32,
+		VolumeLabel:  "ESP",
+		Reproducible: true,
+	})
+	if err != nil {
+		return err
+	}
+	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+	for _, f := range files {
+		if err := fs.Mkdir(path.Dir(f.Path)); err != nil {
+			return fmt.Errorf("creating %s: %w", path.Dir(f.Path), err)
+		}
+		w, err := fs.OpenFile(f.Path, os.O_CREATE|os.O_RDWR)
+		if err != nil {
+			return fmt.Errorf("creating %s: %w", f.Path, err)
+		}
+		if _, err := w.Write(f.Data); err != nil {
+			w.Close()
+			return fmt.Errorf("writing %s: %w", f.Path, err)
+		}
+		if err := w.Close(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Root filesystem compression: zstd at level 9 is about 7 % smaller than
+// level 3 for about twice the time (7 s against 3.5 s on 2 cores for the
+// default tree); level 15 saves 5 % more for five times the time.
+const (
+	squashfsComp  = "zstd"
+	squashfsLevel = "9"
+)
+
+// writeRoot writes rootDir as a squashfs into root slot A. mksquashfs makes
+// the filesystem (go-diskfs v1.9's squashfs writer corrupts the directory
+// table of a tree this size; see README) with every timestamp fixed, and
+// go-diskfs copies it into the partition.
+func writeRoot(ctx context.Context, run *command.Runner, d *disk.Disk, l Layout, rootDir, tmp string, epoch time.Time) error {
+	part := l.Part(RoleRootA)
+	ts := strconv.FormatInt(epoch.Unix(), 10)
+	if _, err := run.Run(ctx, command.Cmd{Name: "mksquashfs", Args: []string{
+		rootDir, tmp, "-noappend", "-quiet", "-no-progress", "-reproducible",
+		"-comp", squashfsComp, "-Xcompression-level", squashfsLevel,
+		"-mkfs-time", ts, "-all-time", ts,
+	}}); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	f, err := os.Open(tmp)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() > part.Size {
+		return fmt.Errorf("%w: the root filesystem is %d MiB, root slot A is %d MiB (raise spec.disk.rootSize)",
+			ErrTooLarge, fi.Size()>>20, part.Size>>20)
+	}
+	if _, err := d.WritePartitionContents(part.Number, f); err != nil {
+		return err
+	}
+	return nil
+}
+
+// writeState makes the ext4 state filesystem with mke2fs, straight into
+// its partition of the image (-E offset), so the image stays sparse. The
+// UUID, hash seed and timestamps are fixed, so the bytes are reproducible.
+func writeState(ctx context.Context, run *command.Runner, image string, l Layout, stateDir string, epoch time.Time) error {
+	part := l.Part(RoleState)
+	_, err := run.Run(ctx, command.Cmd{
+		Name: "mke2fs",
+		Args: []string{
+			"-q", "-F", "-t", "ext4", "-b", "4096", "-L", RoleState,
+			"-U", l.StateUUID,
+			"-E", "offset=" + strconv.FormatInt(part.Start, 10) + ",hash_seed=" + l.StateUUID +
+				",root_owner=0:0,nodiscard,lazy_itable_init=1,lazy_journal_init=1",
+			"-d", stateDir,
+			image, strconv.FormatInt(part.Size/1024, 10) + "k",
+		},
+		Env: []string{"E2FSPROGS_FAKE_TIME=" + strconv.FormatInt(epoch.Unix(), 10)},
+	})
+	return err
+}

@@ -1,0 +1,57 @@
+// Package manifest describes a built image: what it was built from, how
+// its disk is laid out, and every package and file in it. The same JSON
+// is written next to the image and inside it at Path.
+package manifest
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/nodebake/nodebake/internal/diskimage"
+	"github.com/nodebake/nodebake/internal/rootfs"
+)
+
+// Path is where the manifest is inside the image.
+const Path = "/usr/share/nodebake/manifest.json"
+
+// SchemaVersion identifies the manifest format.
+const SchemaVersion = "nodebake.dev/manifest/v1alpha1"
+
+// Manifest is the record of one image.
+type Manifest struct {
+	SchemaVersion   string             `json:"schemaVersion"`
+	Name            string             `json:"name"`
+	ProfileDigest   string             `json:"profileDigest"`
+	Suite           string             `json:"suite"`
+	BaseKey         string             `json:"baseKey"`
+	SourceDateEpoch int64              `json:"sourceDateEpoch"`
+	KernelVersion   string             `json:"kernelVersion"`
+	Cmdline         string             `json:"cmdline"`
+	Disk            diskimage.Layout   `json:"disk"`
+	Sysctls         map[string]string  `json:"sysctls"`
+	Modules         []string           `json:"modules"`
+	EnabledUnits    []string           `json:"enabledUnits"`
+	Packages        []rootfs.Package   `json:"packages"`
+	Files           []rootfs.AddedFile `json:"files"`
+}
+
+// Marshal is the manifest's canonical JSON, indented, with a newline.
+func (m *Manifest) Marshal() []byte {
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		panic(fmt.Sprintf("manifest: encoding cannot fail: %v", err))
+	}
+	return append(b, '\n')
+}
+
+// Parse decodes a manifest.
+func Parse(data []byte) (*Manifest, error) {
+	var m Manifest
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, fmt.Errorf("decoding manifest: %w", err)
+	}
+	if m.SchemaVersion != SchemaVersion {
+		return nil, fmt.Errorf("manifest schema %q, want %q", m.SchemaVersion, SchemaVersion)
+	}
+	return &m, nil
+}

@@ -1,0 +1,86 @@
+package profile
+
+import "slices"
+
+// Default values. They are filled in by SetDefaults and nowhere else.
+const (
+	DefaultSuite           = "bookworm"
+	DefaultESPSize         = "256MiB"
+	DefaultRootSize        = "2GiB"
+	DefaultStateSize       = "1GiB"
+	DefaultOutputDir       = "out"
+	DefaultSourceDateEpoch = int64(1735689600) // 2025-01-01T00:00:00Z
+)
+
+// DefaultCmdline puts the console on both the screen and the first serial
+// port; the serial port is last, so it is /dev/console.
+var defaultCmdline = []string{"console=tty0", "console=ttyS0,115200"}
+
+// presetSysctls are what production Kubernetes node images set: bridged
+// traffic through iptables, forwarding, the inotify and map limits that
+// many pods need, and the kernel defaults the kubelet's
+// --protect-kernel-defaults expects.
+var presetSysctls = map[string]string{
+	"net.bridge.bridge-nf-call-iptables":  "1",
+	"net.bridge.bridge-nf-call-ip6tables": "1",
+	"net.ipv4.ip_forward":                 "1",
+	"fs.inotify.max_user_watches":         "524288",
+	"fs.inotify.max_user_instances":       "8192",
+	"vm.max_map_count":                    "262144",
+	"vm.overcommit_memory":                "1",
+	"kernel.panic":                        "10",
+	"kernel.panic_on_oops":                "1",
+}
+
+// presetModules are loaded at boot: overlay for containerd's snapshotter,
+// br_netfilter for the bridge sysctls above.
+var presetModules = []string{"overlay", "br_netfilter"}
+
+// SetDefaults fills every unset field. The profile's own sysctls override
+// the preset; its modules are added to the preset's.
+func SetDefaults(p *Profile) {
+	s := &p.Spec
+	if s.Base.Suite == "" {
+		s.Base.Suite = DefaultSuite
+	}
+	if s.Kernel.Cmdline == nil {
+		s.Kernel.Cmdline = slices.Clone(defaultCmdline)
+	}
+	if s.Disk.ESPSize == "" {
+		s.Disk.ESPSize = DefaultESPSize
+	}
+	if s.Disk.RootSize == "" {
+		s.Disk.RootSize = DefaultRootSize
+	}
+	if s.Disk.StateSize == "" {
+		s.Disk.StateSize = DefaultStateSize
+	}
+
+	sysctls := make(map[string]string, len(presetSysctls)+len(s.Node.Sysctls))
+	for k, v := range presetSysctls {
+		sysctls[k] = v
+	}
+	for k, v := range s.Node.Sysctls {
+		sysctls[k] = v
+	}
+	s.Node.Sysctls = sysctls
+
+	modules := slices.Clone(presetModules)
+	for _, m := range s.Node.Modules {
+		if !slices.Contains(modules, m) {
+			modules = append(modules, m)
+		}
+	}
+	s.Node.Modules = modules
+
+	if s.Outputs.Dir == "" {
+		s.Outputs.Dir = DefaultOutputDir
+	}
+	if s.Outputs.Formats == nil {
+		s.Outputs.Formats = []string{FormatRaw, FormatQcow2}
+	}
+	if s.SourceDateEpoch == nil {
+		epoch := DefaultSourceDateEpoch
+		s.SourceDateEpoch = &epoch
+	}
+}
