@@ -37,7 +37,7 @@ var presetSysctls = map[string]string{
 var presetModules = []string{"overlay", "br_netfilter"}
 
 // SetDefaults fills every unset field. The profile's own sysctls override
-// the preset; its modules are added to the preset's.
+// the preset; the preset's modules are added to the profile's.
 func SetDefaults(p *Profile) {
 	s := &p.Spec
 	if s.Base.Suite == "" {
@@ -65,8 +65,10 @@ func SetDefaults(p *Profile) {
 	}
 	s.Node.Sysctls = sysctls
 
-	modules := slices.Clone(presetModules)
-	for _, m := range s.Node.Modules {
+	// The profile's modules keep their indexes, so validation paths point
+	// at what the author wrote; the preset's follow.
+	modules := slices.Clone(s.Node.Modules)
+	for _, m := range presetModules {
 		if !slices.Contains(modules, m) {
 			modules = append(modules, m)
 		}

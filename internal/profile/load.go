@@ -6,8 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-
-	"sigs.k8s.io/yaml"
 )
 
 // Load reads a profile file strictly (an unknown field is an error), fills
@@ -18,21 +16,22 @@ func Load(path, sourceDir string) (*Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading profile: %w", err)
 	}
-	p, err := Parse(data)
-	if err != nil {
-		return nil, &ValidationError{File: path, Problems: []FieldError{{Path: "(document)", Message: err.Error()}}}
+	p, problems := Parse(data)
+	if len(problems) == 0 {
+		problems = Validate(p, sourceDir)
 	}
-	if problems := Validate(p, sourceDir); len(problems) > 0 {
+	if len(problems) > 0 {
 		return nil, &ValidationError{File: path, Problems: problems}
 	}
 	return p, nil
 }
 
-// Parse decodes a profile document strictly and fills its defaults.
-func Parse(data []byte) (*Profile, error) {
+// Parse decodes a profile document strictly and fills its defaults. It
+// does not validate the values.
+func Parse(data []byte) (*Profile, []FieldError) {
 	var p Profile
-	if err := yaml.UnmarshalStrict(data, &p); err != nil {
-		return nil, err
+	if errs := decode(data, &p); len(errs) > 0 {
+		return nil, errs
 	}
 	SetDefaults(&p)
 	return &p, nil

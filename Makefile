@@ -1,0 +1,39 @@
+# nodebake. `make image` builds the default image into out/; `make test`
+# runs every test. Both install what they need first (ci/deps.sh).
+SHELL := /bin/sh
+GO ?= go
+export GOTOOLCHAIN := local
+export GOFLAGS := -mod=mod
+
+PROFILE ?= profiles/default.yaml
+BIN := bin
+
+.PHONY: all deps build image test unit e2e bench vet clean
+all: build
+
+deps:
+	@./ci/deps.sh
+
+build:
+	$(GO) build -trimpath -o $(BIN)/imagebuild ./cmd/imagebuild
+
+image: deps build
+	$(BIN)/imagebuild build -p $(PROFILE)
+
+# Every test: the unit tests, then the end-to-end tests that build the
+# test image and boot it under QEMU (about 15 minutes cold, 3 warm).
+test: deps vet
+	$(GO) test -count=1 -timeout 75m ./...
+
+unit: vet
+	$(GO) test -count=1 -short ./...
+
+vet:
+	$(GO) vet ./...
+
+# Benchmarks print their figures; they assert nothing about speed.
+bench: deps
+	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./internal/e2e/
+
+clean:
+	rm -rf $(BIN) out

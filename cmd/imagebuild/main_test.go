@@ -1,0 +1,94 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// execute runs the command line in-process and returns its exit code and
+// what it printed.
+func execute(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		out.WriteString(err.Error())
+	}
+	return exitCode(err), out.String()
+}
+
+func writeProfile(t *testing.T, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "p.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+const badProfile = `apiVersion: nodebake.dev/v1alpha1
+kind: Profile
+metadata: {name: bad}
+spec:
+  disk: {rootSize: 512MiB, stateSize: 1GiB}
+  node: {modules: ["no/such"]}
+`
+
+func TestValidateExitCodes(t *testing.T) {
+	code, out := execute(t, "validate", "-p", "../../profiles/default.yaml", "--source-dir", "../..")
+	if code != exitOK || !strings.Contains(out, "valid") {
+		t.Errorf("default profile: exit %d: %s", code, out)
+	}
+	code, out = execute(t, "validate", "-p", writeProfile(t, badProfile), "--source-dir", "../..")
+	if code != exitBadInput {
+		t.Errorf("bad profile: exit %d, want %d", code, exitBadInput)
+	}
+	for _, want := range []string{"spec.disk.rootSize: must be at least 1GiB", `spec.node.modules[0]: "no/such" is not a kernel module name`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _ := execute(t, "validate", "-p", filepath.Join(t.TempDir(), "missing.yaml")); code != exitFailed {
+		t.Errorf("missing file: exit %d, want %d", code, exitFailed)
+	}
+	if code, _ := execute(t, "validate", "--no-such-flag"); code != exitBadInput {
+		t.Errorf("bad flag: exit %d, want %d", code, exitBadInput)
+	}
+}
+
+func TestBuildWritesNothingForABadProfile(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	code, msg := execute(t, "build", "-p", writeProfile(t, badProfile), "--source-dir", "../..", "-o", out, "--cache-dir", t.TempDir())
+	if code != exitBadInput || !strings.Contains(msg, "spec.disk.rootSize") {
+		t.Errorf("exit %d: %s", code, msg)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("build made %s for a bad profile", out)
+	}
+}
+
+func TestInspectRejectsWhatIsNotAnImage(t *testing.T) {
+	notImage := filepath.Join(t.TempDir(), "x.raw")
+	if err := os.WriteFile(notImage, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := execute(t, "inspect", notImage)
+	if code != exitBadInput || !strings.Contains(out, "not a nodebake disk image") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+}
+
+func TestBootRejectsNonLoopbackForwards(t *testing.T) {
+	code, out := execute(t, "boot", "x.raw", "--forward", "0.0.0.0:2222:22")
+	if code != exitBadInput || !strings.Contains(out, "loopback") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+}

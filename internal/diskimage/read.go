@@ -1,0 +1,176 @@
+package diskimage
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	diskfs "github.com/diskfs/go-diskfs"
+	"github.com/diskfs/go-diskfs/disk"
+	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/partition/gpt"
+)
+
+// Image is a disk image opened read-only, without mounting and without
+// root.
+type Image struct {
+	d     *disk.Disk
+	table *gpt.Table
+	root  filesystem.FileSystem
+	esp   filesystem.FileSystem
+}
+
+// PartitionInfo is one partition as found on the disk.
+type PartitionInfo struct {
+	Number   int    `json:"number"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	TypeName string `json:"typeName"`
+	GUID     string `json:"guid"`
+	Start    int64  `json:"start"`
+	Size     int64  `json:"size"`
+}
+
+var typeNames = map[string]string{
+	TypeESP:       "EFI system partition",
+	TypeRootX8664: "Linux root (x86-64)",
+	TypeLinuxData: "Linux filesystem",
+}
+
+// Open opens a raw image read-only. It must hold a GPT with the
+// partitions this package writes.
+func Open(path string) (*Image, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotImage, err)
+	}
+	d, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	img := &Image{d: d}
+	t, err := d.GetPartitionTable()
+	if err != nil {
+		d.Close()
+		return nil, fmt.Errorf("%s: %w: no partition table: %v", path, ErrNotImage, err)
+	}
+	table, ok := t.(*gpt.Table)
+	if !ok {
+		d.Close()
+		return nil, fmt.Errorf("%s: %w: the partition table is not GPT", path, ErrNotImage)
+	}
+	img.table = table
+	for _, want := range []string{RoleESP, RoleRootA, RoleState} {
+		if img.number(want) == 0 {
+			d.Close()
+			return nil, fmt.Errorf("%s: %w: no %q partition", path, ErrNotImage, want)
+		}
+	}
+	return img, nil
+}
+
+// Close releases the image.
+func (i *Image) Close() error { return i.d.Close() }
+
+func (i *Image) number(name string) int {
+	for n, p := range i.table.Partitions {
+		if p != nil && p.Name == name {
+			return n + 1
+		}
+	}
+	return 0
+}
+
+// Partitions lists the partitions in table order.
+func (i *Image) Partitions() []PartitionInfo {
+	var out []PartitionInfo
+	ss := int64(i.table.LogicalSectorSize)
+	if ss == 0 {
+		ss = SectorSize
+	}
+	for n, p := range i.table.Partitions {
+		if p == nil || p.Type == gpt.Unused {
+			continue
+		}
+		typ := strings.ToUpper(string(p.Type))
+		out = append(out, PartitionInfo{
+			Number: n + 1, Name: p.Name, Type: typ, TypeName: typeNames[typ],
+			GUID: strings.ToLower(p.GUID), Start: int64(p.Start) * ss, Size: int64(p.End-p.Start+1) * ss,
+		})
+	}
+	return out
+}
+
+// DiskGUID is the GPT's disk GUID.
+func (i *Image) DiskGUID() string { return strings.ToLower(i.table.GUID) }
+
+func (i *Image) rootFS() (filesystem.FileSystem, error) {
+	if i.root == nil {
+		fs, err := i.d.GetFilesystem(i.number(RoleRootA))
+		if err != nil {
+			return nil, fmt.Errorf("reading root slot A: %w", err)
+		}
+		i.root = fs
+	}
+	return i.root, nil
+}
+
+func (i *Image) espFS() (filesystem.FileSystem, error) {
+	if i.esp == nil {
+		fs, err := i.d.GetFilesystem(i.number(RoleESP))
+		if err != nil {
+			return nil, fmt.Errorf("reading the ESP: %w", err)
+		}
+		i.esp = fs
+	}
+	return i.esp, nil
+}
+
+// ReadRootFile reads a file from root slot A.
+func (i *Image) ReadRootFile(path string) ([]byte, error) {
+	fsys, err := i.rootFS()
+	if err != nil {
+		return nil, err
+	}
+	return readFile(fsys, path)
+}
+
+// ReadESPFile reads a file from the EFI system partition.
+func (i *Image) ReadESPFile(path string) ([]byte, error) {
+	fsys, err := i.espFS()
+	if err != nil {
+		return nil, err
+	}
+	return readFile(fsys, path)
+}
+
+// ListRootDir lists the names in a folder of root slot A, sorted. A
+// missing folder is an empty list.
+func (i *Image) ListRootDir(path string) ([]string, error) {
+	fsys, err := i.rootFS()
+	if err != nil {
+		return nil, err
+	}
+	entries, err := fsys.ReadDir(strings.TrimPrefix(path, "/"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("listing %s: %w", path, err)
+	}
+	names := make([]string, 0, len(entries))
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+func readFile(fsys filesystem.FileSystem, path string) ([]byte, error) {
+	b, err := fsys.ReadFile(strings.TrimPrefix(path, "/"))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	return b, nil
+}

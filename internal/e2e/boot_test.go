@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// probeLines parses the "NBPROBE boot=N key=value ..." lines of a serial
+// log into one map per boot.
+func probeLines(t *testing.T, log string) map[int]map[string]string {
+	t.Helper()
+	f, err := os.Open(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	boots := map[int]map[string]string{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		i := strings.Index(line, "NBPROBE ")
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(strings.TrimRight(line[i+len("NBPROBE "):], "\r"))
+		if len(fields) == 0 || !strings.HasPrefix(fields[0], "boot=") {
+			continue
+		}
+		n, _ := strconv.Atoi(strings.TrimPrefix(fields[0], "boot="))
+		if boots[n] == nil {
+			boots[n] = map[string]string{}
+		}
+		for _, kv := range fields[1:] {
+			k, v, _ := strings.Cut(kv, "=")
+			boots[n][k] = v
+		}
+	}
+	return boots
+}
+
+// bootDiskSize is larger than the image, so the state partition has room
+// to grow.
+const bootDiskSize = 8 << 30
+
+func TestBootTwice(t *testing.T) {
+	out := testImage(t)
+	serial := filepath.Join(t.TempDir(), "serial.log")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, imagebuild(t), "boot", filepath.Join(out, "test.qcow2"),
+		"--serial-log", serial, "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2")
+	cmd.Dir = repoRoot(t)
+	start := time.Now()
+	qemuOut, err := cmd.CombinedOutput()
+	elapsed := time.Since(start)
+	serialData, _ := os.ReadFile(serial)
+	if err != nil {
+		t.Fatalf("boot: %v\n%s\nserial console tail:\n%s", err, qemuOut, tail(string(serialData), 4000))
+	}
+	t.Logf("two boots and a power-off took %s", elapsed.Round(time.Second))
+	boots := probeLines(t, serial)
+	if len(boots[1]) == 0 || len(boots[2]) == 0 {
+		t.Fatalf("probe reported boots %v; serial console tail:\n%s", boots, tail(string(serialData), 4000))
+	}
+
+	for n := 1; n <= 2; n++ {
+		b := boots[n]
+		expect := map[string]string{
+			"system":              "running",
+			"failed_units":        "",
+			"usr_write":           "denied",
+			"root_fstype":         "squashfs",
+			"root_options":        "ro",
+			"var_fstype":          "ext4",
+			"var_write":           "ok",
+			"etc_write":           "ok",
+			"etc_fstype":          "overlay",
+			"etc_upper":           "state",
+			"tmp_fstype":          "tmpfs",
+			"growstate":           "active",
+			"cgroup_fstype":       "cgroup2fs",
+			"swap_devices":        "0",
+			"ssh_host_key":        "present",
+			"root_password":       "L",
+			"sshd_password_auth":  "no",
+			"module.overlay":      "loaded",
+			"module.br_netfilter": "loaded",
+			"module.nf_conntrack": "loaded",
+			"sysctl.net.bridge.bridge-nf-call-iptables":  "1",
+			"sysctl.net.bridge.bridge-nf-call-ip6tables": "1",
+			"sysctl.net.ipv4.ip_forward":                 "1",
+			"sysctl.fs.inotify.max_user_watches":         "1048576",
+			"sysctl.net.core.somaxconn":                  "4096",
+		}
+		for k, want := range expect {
+			if got, ok := b[k]; !ok || got != want {
+				t.Errorf("boot %d: %s = %q, want %q", n, k, got, want)
+			}
+		}
+		if b["var_source"] != b["state_dev"] || b["state_dev"] == "" {
+			t.Errorf("boot %d: /var is on %q, the state partition is %q", n, b["var_source"], b["state_dev"])
+		}
+		disk, _ := strconv.ParseInt(b["disk_bytes"], 10, 64)
+		end, _ := strconv.ParseInt(b["state_end_bytes"], 10, 64)
+		fsBytes, _ := strconv.ParseInt(b["state_fs_bytes"], 10, 64)
+		if disk != bootDiskSize || disk-end > 1<<20 {
+			t.Errorf("boot %d: state partition ends at %d of a %d-byte disk; it has not grown", n, end, disk)
+		}
+		if fsBytes < 6<<30 {
+			t.Errorf("boot %d: state filesystem is %d bytes; it has not grown", n, fsBytes)
+		}
+		if len(b["machine_id"]) != 32 {
+			t.Errorf("boot %d: machine-id %q", n, b["machine_id"])
+		}
+	}
+	if boots[1]["machine_id"] != boots[2]["machine_id"] {
+		t.Errorf("machine-id changed across the reboot: %s, then %s", boots[1]["machine_id"], boots[2]["machine_id"])
+	}
+	marker := boots[1]["marker_written"]
+	if marker == "" || boots[2]["marker_var"] != marker || boots[2]["marker_etc"] != marker {
+		t.Errorf("state did not survive the reboot: wrote %q, read %q from /var and %q from /etc",
+			marker, boots[2]["marker_var"], boots[2]["marker_etc"])
+	}
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,139 @@
+package e2e
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// repoRoot is the checkout, two levels above this package.
+func repoRoot(t testing.TB) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// imagebuild builds the command once per test binary.
+func imagebuild(t testing.TB) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nodebake-e2e-bin-")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "imagebuild")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/imagebuild")
+		cmd.Dir = repoRoot(t)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			binErr = errors.New(string(out))
+		}
+	})
+	if binErr != nil {
+		t.Fatalf("building imagebuild: %v", binErr)
+	}
+	return binPath
+}
+
+// result is a finished command.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// run runs imagebuild with args from the repository root.
+func run(t testing.TB, args ...string) result {
+	t.Helper()
+	cmd := exec.Command(imagebuild(t), args...)
+	cmd.Dir = repoRoot(t)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatalf("running imagebuild %s: %v", strings.Join(args, " "), err)
+	}
+	return result{stdout.String(), stderr.String(), code}
+}
+
+// tool runs a standard tool and fails the test when it fails.
+func tool(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+func needIntegration(t testing.TB) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test; run without -short")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("the end-to-end tests need root (mmdebstrap --mode=root); run `make test` as root")
+	}
+}
+
+func sha256File(t testing.TB, path string) string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+var (
+	testImageOnce sync.Once
+	testImageDir  string
+	testImageErr  string
+)
+
+// testImage builds profiles/test.yaml once per test binary and returns its
+// output folder.
+func testImage(t testing.TB) string {
+	t.Helper()
+	needIntegration(t)
+	testImageOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "nodebake-e2e-out-")
+		if err != nil {
+			testImageErr = err.Error()
+			return
+		}
+		r := run(t, "build", "-p", "profiles/test.yaml", "-o", dir)
+		if r.code != 0 {
+			testImageErr = r.stderr
+			return
+		}
+		t.Logf("build log:\n%s", r.stderr)
+		testImageDir = dir
+	})
+	if testImageErr != "" {
+		t.Fatalf("building the test image: %s", testImageErr)
+	}
+	return testImageDir
+}

@@ -1,0 +1,204 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+type inspectReport struct {
+	Partitions []struct {
+		Number int    `json:"number"`
+		Name   string `json:"name"`
+		Type   string `json:"type"`
+		GUID   string `json:"guid"`
+		Start  int64  `json:"start"`
+		Size   int64  `json:"size"`
+	} `json:"partitions"`
+	OSRelease map[string]string `json:"osRelease"`
+	Kernel    struct {
+		Version string `json:"version"`
+		Cmdline string `json:"cmdline"`
+	} `json:"kernel"`
+	Manifest struct {
+		Name          string `json:"name"`
+		ProfileDigest string `json:"profileDigest"`
+		Packages      int    `json:"packages"`
+		Files         int    `json:"files"`
+	} `json:"manifest"`
+	Sysctls      map[string]string `json:"sysctls"`
+	Modules      []string          `json:"modules"`
+	EnabledUnits []string          `json:"enabledUnits"`
+}
+
+func inspectImage(t *testing.T, raw string) inspectReport {
+	t.Helper()
+	r := run(t, "inspect", "--json", raw)
+	if r.code != 0 {
+		t.Fatalf("inspect exited %d: %s", r.code, r.stderr)
+	}
+	var rep inspectReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("inspect --json: %v\n%s", err, r.stdout)
+	}
+	return rep
+}
+
+// extract copies a partition's bytes out of the image, for tools that
+// cannot read at an offset.
+func extract(t *testing.T, raw string, start, size int64) string {
+	t.Helper()
+	dst := filepath.Join(t.TempDir(), "part.img")
+	tool(t, "dd", "if="+raw, "of="+dst, "bs=1M", "iflag=skip_bytes,count_bytes",
+		fmt.Sprintf("skip=%d", start), fmt.Sprintf("count=%d", size), "conv=sparse", "status=none")
+	return dst
+}
+
+func TestImageChecksWithStandardTools(t *testing.T) {
+	out := testImage(t)
+	raw := filepath.Join(out, "test.raw")
+	rep := inspectImage(t, raw)
+	part := map[string]int{}
+	for i, p := range rep.Partitions {
+		part[p.Name] = i
+	}
+
+	t.Run("sgdisk", func(t *testing.T) {
+		if got := tool(t, "sgdisk", "-v", raw); !strings.Contains(got, "No problems found") {
+			t.Errorf("sgdisk -v:\n%s", got)
+		}
+	})
+	t.Run("fsck.vfat", func(t *testing.T) {
+		p := rep.Partitions[part["esp"]]
+		tool(t, "fsck.vfat", "-n", extract(t, raw, p.Start, p.Size))
+	})
+	t.Run("unsquashfs", func(t *testing.T) {
+		p := rep.Partitions[part["root-a"]]
+		got := tool(t, "unsquashfs", "-o", fmt.Sprint(p.Start), "-s", raw)
+		if !strings.Contains(got, "Compression zstd") {
+			t.Errorf("root is not a zstd squashfs:\n%s", got)
+		}
+		// Listing every inode reads the whole directory table.
+		tool(t, "unsquashfs", "-o", fmt.Sprint(p.Start), "-l", raw)
+	})
+	t.Run("e2fsck", func(t *testing.T) {
+		p := rep.Partitions[part["state"]]
+		tool(t, "e2fsck", "-fn", fmt.Sprintf("%s?offset=%d", raw, p.Start))
+	})
+	t.Run("qemu-img", func(t *testing.T) {
+		tool(t, "qemu-img", "check", filepath.Join(out, "test.qcow2"))
+	})
+	t.Run("sparse", func(t *testing.T) {
+		fi, err := os.Stat(raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		allocated := fi.Sys().(*syscall.Stat_t).Blocks * 512
+		t.Logf("raw image: %d MiB apparent, %d MiB allocated", fi.Size()>>20, allocated>>20)
+		if allocated >= fi.Size()/2 {
+			t.Errorf("raw image is not sparse: %d of %d bytes allocated", allocated, fi.Size())
+		}
+	})
+}
+
+func TestInspectReportsTheProfile(t *testing.T) {
+	out := testImage(t)
+	rep := inspectImage(t, filepath.Join(out, "test.raw"))
+
+	var names []string
+	for _, p := range rep.Partitions {
+		names = append(names, p.Name)
+	}
+	if want := []string{"esp", "root-a", "root-b", "state"}; !slices.Equal(names, want) {
+		t.Errorf("partitions %v, want %v", names, want)
+	}
+	sizes := map[string]int64{"esp": 256 << 20, "root-a": 2 << 30, "root-b": 2 << 30, "state": 1 << 30}
+	for _, p := range rep.Partitions {
+		if p.Size != sizes[p.Name] {
+			t.Errorf("partition %s is %d bytes, want %d", p.Name, p.Size, sizes[p.Name])
+		}
+		if p.Start%(1<<20) != 0 {
+			t.Errorf("partition %s starts at %d, not MiB-aligned", p.Name, p.Start)
+		}
+	}
+	if got := rep.OSRelease["VERSION_CODENAME"]; got != "bookworm" {
+		t.Errorf("VERSION_CODENAME %q, want bookworm", got)
+	}
+	if rep.Manifest.Name != "test" || len(rep.Manifest.ProfileDigest) != 64 || rep.Manifest.Packages < 100 || rep.Manifest.Files == 0 {
+		t.Errorf("manifest summary %+v", rep.Manifest)
+	}
+	rootA := rep.Partitions[1].GUID
+	for _, want := range []string{"root=PARTUUID=" + rootA, "ro", "console=ttyS0,115200", "nodebake.state=PARTUUID=" + rep.Partitions[3].GUID} {
+		if !slices.Contains(strings.Fields(rep.Kernel.Cmdline), want) {
+			t.Errorf("cmdline %q lacks %q", rep.Kernel.Cmdline, want)
+		}
+	}
+	if strings.Contains(rep.Kernel.Cmdline, "/dev/") {
+		t.Errorf("cmdline names a device: %q", rep.Kernel.Cmdline)
+	}
+	wantSysctls := map[string]string{
+		"net.bridge.bridge-nf-call-iptables": "1", "net.ipv4.ip_forward": "1",
+		"fs.inotify.max_user_watches": "1048576", "net.core.somaxconn": "4096",
+	}
+	for k, v := range wantSysctls {
+		if rep.Sysctls[k] != v {
+			t.Errorf("sysctl %s = %q, want %q", k, rep.Sysctls[k], v)
+		}
+	}
+	if want := []string{"nf_conntrack", "overlay", "br_netfilter"}; !slices.Equal(rep.Modules, want) {
+		t.Errorf("modules %v, want %v", rep.Modules, want)
+	}
+	for _, u := range []string{"nodebake-testprobe.service", "nodebake-growstate.service", "nodebake-ssh-keygen.service", "systemd-networkd.service"} {
+		if !slices.Contains(rep.EnabledUnits, u) {
+			t.Errorf("unit %s not enabled; enabled: %v", u, rep.EnabledUnits)
+		}
+	}
+}
+
+func TestManifestMatchesImage(t *testing.T) {
+	out := testImage(t)
+	outside, err := os.ReadFile(filepath.Join(out, "test.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Packages []struct{ Name, Version string } `json:"packages"`
+		Files    []struct{ Path, Source, SHA256 string } `json:"files"`
+	}
+	if err := json.Unmarshal(outside, &m); err != nil {
+		t.Fatal(err)
+	}
+	var pkgs []string
+	for _, p := range m.Packages {
+		pkgs = append(pkgs, p.Name)
+	}
+	for _, want := range []string{"linux-image-amd64", "systemd", "openssh-server", "nftables", "conntrack", "systemd-boot-efi"} {
+		if !slices.Contains(pkgs, want) {
+			t.Errorf("manifest lacks package %s", want)
+		}
+	}
+	found := false
+	for _, f := range m.Files {
+		if f.Path == "/usr/lib/nodebake-test/probe" {
+			found = f.Source == "overlay:testprobe/usr/lib/nodebake-test/probe" && len(f.SHA256) == 64
+		}
+	}
+	if !found {
+		t.Errorf("manifest does not record the overlay's probe with its source and sha256")
+	}
+	p := filepath.Join(t.TempDir(), "root")
+	rep := inspectImage(t, filepath.Join(out, "test.raw"))
+	tool(t, "unsquashfs", "-o", fmt.Sprint(rep.Partitions[1].Start), "-d", p, filepath.Join(out, "test.raw"), "/usr/share/nodebake/manifest.json")
+	inside, err := os.ReadFile(filepath.Join(p, "usr/share/nodebake/manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(inside) != string(outside) {
+		t.Error("the manifest inside the image differs from the one beside it")
+	}
+}

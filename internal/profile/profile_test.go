@@ -1,0 +1,165 @@
+package profile
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"sigs.k8s.io/yaml"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// TestDefaultsGolden fills the defaults of each testdata/*.yaml profile and
+// compares the result with its .golden file.
+func TestDefaultsGolden(t *testing.T) {
+	inputs, err := filepath.Glob("testdata/defaults-*.yaml")
+	if err != nil || len(inputs) == 0 {
+		t.Fatalf("no golden inputs: %v", err)
+	}
+	for _, in := range inputs {
+		t.Run(filepath.Base(in), func(t *testing.T) {
+			data, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, problems := Parse(data)
+			if len(problems) > 0 {
+				t.Fatalf("parse: %v", problems)
+			}
+			if problems := Validate(p, ""); len(problems) > 0 {
+				t.Fatalf("validate: %v", problems)
+			}
+			got, err := yaml.Marshal(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			golden := strings.TrimSuffix(in, ".yaml") + ".golden"
+			if *update {
+				if err := os.WriteFile(golden, got, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test -update)", err)
+			}
+			if string(got) != string(want) {
+				t.Errorf("defaults of %s differ from %s:\n%s", in, golden, got)
+			}
+		})
+	}
+}
+
+func TestRepositoryProfilesAreValid(t *testing.T) {
+	profiles, _ := filepath.Glob("../../profiles/*.yaml")
+	if len(profiles) == 0 {
+		t.Fatal("no profiles found")
+	}
+	for _, path := range profiles {
+		if _, err := Load(path, "../.."); err != nil {
+			t.Errorf("%v", err)
+		}
+	}
+}
+
+const validDoc = `apiVersion: nodebake.dev/v1alpha1
+kind: Profile
+metadata:
+  name: ok
+spec: {}
+`
+
+func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
+	cases := []struct {
+		name string
+		doc  string
+		want []string // each must appear in one problem
+	}{
+		{"unknown top-level field", validDoc + "extra: 1\n", []string{"extra: unknown field"}},
+		{"unknown nested field", strings.Replace(validDoc, "spec: {}", "spec:\n  disk:\n    rootsize: 2GiB\n  outputs: {color: red}", 1),
+			[]string{"spec.disk.rootsize: unknown field", "spec.outputs.color: unknown field"}},
+		{"wrong type", strings.Replace(validDoc, "spec: {}", "spec:\n  overlays: node", 1), []string{"spec.overlays: must be a list"}},
+		{"not a mapping", "- a\n- b\n", []string{"(document): must be a mapping"}},
+		{"bad apiVersion and kind", "apiVersion: v1\nkind: Pod\nmetadata: {name: ok}\n",
+			[]string{`apiVersion: must be "nodebake.dev/v1alpha1"`, `kind: must be "Profile"`}},
+		{"bad name", strings.Replace(validDoc, "name: ok", "name: Not_OK", 1), []string{"metadata.name: must be lower-case"}},
+		{"suite", strings.Replace(validDoc, "spec: {}", "spec:\n  base: {suite: sid}", 1), []string{"spec.base.suite: must be one of bookworm, trixie"}},
+		{"package and mirror", strings.Replace(validDoc, "spec: {}", "spec:\n  base: {packages: [vim, 'bad name'], mirror: 'ftp://x'}", 1),
+			[]string{`spec.base.packages[1]: "bad name" is not a Debian package name`, "spec.base.mirror: must be an http or https URL"}},
+		{"small root", strings.Replace(validDoc, "spec: {}", "spec:\n  disk: {rootSize: 512MiB}", 1), []string{"spec.disk.rootSize: must be at least 1GiB"}},
+		{"sizes", strings.Replace(validDoc, "spec: {}", "spec:\n  disk: {espSize: 8GiB, stateSize: lots}", 1),
+			[]string{"spec.disk.espSize: must be at most 4GiB", `spec.disk.stateSize: "lots" is not a size`}},
+		{"owned kernel args", strings.Replace(validDoc, "spec: {}", "spec:\n  kernel: {cmdline: [root=/dev/sda1, 'a b', quiet]}", 1),
+			[]string{`spec.kernel.cmdline[0]: "root=/dev/sda1" is set by the builder`, "spec.kernel.cmdline[1]: must be one argument"}},
+		{"sysctl and module", strings.Replace(validDoc, "spec: {}", "spec:\n  node: {sysctls: {'bad key': '1', vm.swappiness: ''}, modules: ['a/b']}", 1),
+			[]string{"spec.node.sysctls[bad key]: is not a sysctl name", "spec.node.sysctls[vm.swappiness]: value must be non-empty", `spec.node.modules[0]: "a/b" is not a kernel module name`}},
+		{"units and overlays", strings.Replace(validDoc, "spec: {}", "spec:\n  overlays: [../etc]\n  units: {files: [x.conf], enable: ['bad unit']}", 1),
+			[]string{`spec.overlays[0]: "../etc" is not a folder name`, `spec.units.files[0]: "x.conf" is not a unit file name`, `spec.units.enable[0]: "bad unit" is not a unit name`}},
+		{"outputs and epoch", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {formats: [vmdk]}\n  sourceDateEpoch: 5", 1),
+			[]string{`spec.outputs.formats[0]: must be raw or qcow2, not "vmdk"`, "spec.sourceDateEpoch: must be at least 315532800"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p, problems := Parse([]byte(tc.doc))
+			if len(problems) == 0 {
+				problems = Validate(p, "")
+			}
+			if len(problems) != len(tc.want) {
+				t.Errorf("got %d problems, want %d: %v", len(problems), len(tc.want), problems)
+			}
+			for _, w := range tc.want {
+				found := false
+				for _, pr := range problems {
+					found = found || strings.Contains(pr.String(), w)
+				}
+				if !found {
+					t.Errorf("no problem %q in %v", w, problems)
+				}
+			}
+		})
+	}
+}
+
+func TestValidateChecksSourcesExist(t *testing.T) {
+	doc := strings.Replace(validDoc, "spec: {}", "spec:\n  overlays: [nope]\n  units: {files: [nope.service]}", 1)
+	p, problems := Parse([]byte(doc))
+	if len(problems) > 0 {
+		t.Fatal(problems)
+	}
+	problems = Validate(p, t.TempDir())
+	if len(problems) != 2 || !strings.Contains(problems[0].String(), "overlays/nope does not exist") ||
+		!strings.Contains(problems[1].String(), "systemd/nope.service does not exist") {
+		t.Errorf("problems %v", problems)
+	}
+}
+
+func TestDigestIsStableAndSensitive(t *testing.T) {
+	a, _ := Parse([]byte(validDoc))
+	b, _ := Parse([]byte(validDoc))
+	if a.Digest() != b.Digest() {
+		t.Error("the same profile has two digests")
+	}
+	c, _ := Parse([]byte(strings.Replace(validDoc, "spec: {}", "spec:\n  node: {sysctls: {vm.swappiness: '0'}}", 1)))
+	if a.Digest() == c.Digest() {
+		t.Error("a changed profile kept its digest")
+	}
+}
+
+func TestSizes(t *testing.T) {
+	for in, want := range map[string]int64{"1": 1, "4KiB": 4096, "512MiB": 512 << 20, "2GiB": 2 << 30, "1TiB": 1 << 40} {
+		if got, err := ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "0", "-1GiB", "2GB", "1.5GiB", "GiB", "99999999999TiB"} {
+		if _, err := ParseSize(bad); err == nil {
+			t.Errorf("ParseSize(%q) succeeded", bad)
+		}
+	}
+	if got := FormatSize(1 << 30); got != "1GiB" {
+		t.Errorf("FormatSize = %q", got)
+	}
+}

@@ -1,0 +1,228 @@
+// Package qemu boots a disk image in QEMU with OVMF firmware, on a
+// throwaway qcow2 overlay so the image itself is never written.
+package qemu
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/nodebake/nodebake/internal/command"
+)
+
+// Firmware locations from Debian's ovmf package.
+var (
+	ovmfCode = []string{"/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_CODE.fd"}
+	ovmfVars = map[string]string{
+		"/usr/share/OVMF/OVMF_CODE_4M.fd": "/usr/share/OVMF/OVMF_VARS_4M.fd",
+		"/usr/share/OVMF/OVMF_CODE.fd":    "/usr/share/OVMF/OVMF_VARS.fd",
+	}
+)
+
+// IgnitionFwCfg is the fw_cfg name Ignition-aware guests read.
+const IgnitionFwCfg = "opt/com.coreos/config"
+
+// ErrNoFirmware is returned when OVMF is not installed.
+var ErrNoFirmware = errors.New("OVMF firmware not found (install package ovmf)")
+
+// Forward is a TCP port forward from the host's loopback to the guest.
+type Forward struct {
+	Host  netip.AddrPort
+	Guest uint16
+}
+
+// ParseForward parses "HOSTPORT:GUESTPORT" or "127.0.0.1:HOSTPORT:GUESTPORT".
+// Only loopback host addresses are accepted.
+func ParseForward(s string) (Forward, error) {
+	parts := strings.Split(s, ":")
+	addr := "127.0.0.1"
+	switch len(parts) {
+	case 2:
+	case 3:
+		addr, parts = parts[0], parts[1:]
+	default:
+		return Forward{}, fmt.Errorf("forward %q: want [ADDR:]HOSTPORT:GUESTPORT", s)
+	}
+	ip, err := netip.ParseAddr(addr)
+	if err != nil || !ip.IsLoopback() {
+		return Forward{}, fmt.Errorf("forward %q: the host address must be a loopback address", s)
+	}
+	hp, err1 := strconv.ParseUint(parts[0], 10, 16)
+	gp, err2 := strconv.ParseUint(parts[1], 10, 16)
+	if err1 != nil || err2 != nil || gp == 0 {
+		return Forward{}, fmt.Errorf("forward %q: ports must be numbers from 1 to 65535", s)
+	}
+	return Forward{Host: netip.AddrPortFrom(ip, uint16(hp)), Guest: uint16(gp)}, nil
+}
+
+// Network is the guest's network.
+type Network struct {
+	// Mode is "user" (QEMU's user networking, restricted: no route out,
+	// only the forwards), "none" (no network device at all) or "socket"
+	// (a private link between VMs over a loopback UDP socket pair).
+	Mode     string
+	Forwards []Forward
+	// Socket mode: this VM's local and remote loopback UDP ports, and
+	// the guest NIC's MAC address.
+	LocalPort, RemotePort uint16
+	MAC                   string
+}
+
+// VM is one virtual machine to boot.
+type VM struct {
+	Image     string // raw or qcow2, opened read-only as the overlay's backing file
+	Ignition  string // file passed through fw_cfg, if any
+	MemoryMiB int
+	CPUs      int
+	DiskSize  int64 // grow the overlay to this many bytes, if larger
+	SerialLog string
+	Networks  []Network
+	// WorkDir holds the overlay and the firmware variables; it is made
+	// and removed by Run when empty.
+	WorkDir string
+}
+
+// Accel is the accelerator QEMU is given: KVM when /dev/kvm can be
+// opened, else multi-threaded TCG.
+func Accel() []string {
+	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
+		f.Close()
+		return []string{"-accel", "kvm", "-cpu", "host"}
+	}
+	return []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
+}
+
+// Run boots vm and waits until QEMU exits (the guest powers off) or ctx
+// ends. QEMU's own messages go to out.
+func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out io.Writer) error {
+	if vm.WorkDir == "" {
+		dir, err := os.MkdirTemp("", "nodebake-vm-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		vm.WorkDir = dir
+	}
+	args, err := prepare(ctx, run, vm)
+	if err != nil {
+		return err
+	}
+	log.Info("booting", "image", vm.Image, "accel", Accel()[1], "memory_mib", vm.MemoryMiB, "cpus", vm.CPUs)
+	cmd, err := run.Start(ctx, command.Cmd{Name: "qemu-system-x86_64", Args: args}, out)
+	if err != nil {
+		return err
+	}
+	if err := cmd.Wait(); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("qemu: %w", err)
+	}
+	return nil
+}
+
+// prepare makes the overlay and firmware variables and returns QEMU's
+// arguments.
+func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) {
+	image, err := filepath.Abs(vm.Image)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(image); err != nil {
+		return nil, fmt.Errorf("image: %w", err)
+	}
+	code, vars, err := firmware()
+	if err != nil {
+		return nil, err
+	}
+	varsCopy := filepath.Join(vm.WorkDir, "OVMF_VARS.fd")
+	data, err := os.ReadFile(vars)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(varsCopy, data, 0o600); err != nil {
+		return nil, err
+	}
+	overlay := filepath.Join(vm.WorkDir, "overlay.qcow2")
+	format := "raw"
+	if strings.HasSuffix(image, ".qcow2") {
+		format = "qcow2"
+	}
+	createArgs := []string{"create", "-q", "-f", "qcow2", "-F", format, "-b", image, overlay}
+	if vm.DiskSize > 0 {
+		createArgs = append(createArgs, strconv.FormatInt(vm.DiskSize, 10))
+	}
+	if _, err := run.Run(ctx, command.Cmd{Name: "qemu-img", Args: createArgs}); err != nil {
+		return nil, fmt.Errorf("creating overlay: %w", err)
+	}
+
+	args := []string{
+		"-nodefaults", "-no-user-config", "-display", "none",
+		"-machine", "q35,smm=off",
+		"-m", strconv.Itoa(vm.MemoryMiB), "-smp", strconv.Itoa(vm.CPUs),
+		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
+		"-drive", "if=pflash,format=raw,unit=1,file=" + varsCopy,
+		"-drive", "if=virtio,format=qcow2,cache=unsafe,file=" + overlay,
+		"-device", "virtio-rng-pci",
+	}
+	args = append(args, Accel()...)
+	if vm.SerialLog != "" {
+		args = append(args, "-serial", "file:"+vm.SerialLog)
+	} else {
+		args = append(args, "-serial", "stdio")
+	}
+	if vm.Ignition != "" {
+		ign, err := filepath.Abs(vm.Ignition)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, "-fw_cfg", "name="+IgnitionFwCfg+",file="+ign)
+	}
+	for i, n := range vm.Networks {
+		netArgs, err := networkArgs(i, n)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, netArgs...)
+	}
+	return args, nil
+}
+
+func networkArgs(i int, n Network) ([]string, error) {
+	id := fmt.Sprintf("net%d", i)
+	dev := "virtio-net-pci,netdev=" + id
+	if n.MAC != "" {
+		dev += ",mac=" + n.MAC
+	}
+	switch n.Mode {
+	case "none":
+		return nil, nil
+	case "user":
+		netdev := "user,id=" + id + ",restrict=on"
+		for _, f := range n.Forwards {
+			netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", f.Host.Addr(), f.Host.Port(), f.Guest)
+		}
+		return []string{"-netdev", netdev, "-device", dev}, nil
+	case "socket":
+		netdev := fmt.Sprintf("socket,id=%s,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", id, n.RemotePort, n.LocalPort)
+		return []string{"-netdev", netdev, "-device", dev}, nil
+	default:
+		return nil, fmt.Errorf("network mode %q: want user, none or socket", n.Mode)
+	}
+}
+
+func firmware() (code, vars string, err error) {
+	for _, c := range ovmfCode {
+		if _, err := os.Stat(c); err == nil {
+			return c, ovmfVars[c], nil
+		}
+	}
+	return "", "", ErrNoFirmware
+}
