@@ -36,7 +36,7 @@ type inspectReport struct {
 	EnabledUnits []string          `json:"enabledUnits"`
 }
 
-func inspectImage(t *testing.T, raw string) inspectReport {
+func inspectImage(t testing.TB, raw string) inspectReport {
 	t.Helper()
 	r := run(t, "inspect", "--json", raw)
 	if r.code != 0 {
@@ -167,7 +167,7 @@ func TestManifestMatchesImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	var m struct {
-		Packages []struct{ Name, Version string } `json:"packages"`
+		Packages []struct{ Name, Version string }        `json:"packages"`
 		Files    []struct{ Path, Source, SHA256 string } `json:"files"`
 	}
 	if err := json.Unmarshal(outside, &m); err != nil {

@@ -1,0 +1,69 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// BenchmarkWarmBuild builds the default profile with a warm base cache
+// and reports the build time, the image sizes, and the size of the same
+// root tree compressed by mksquashfs -comp zstd -Xcompression-level 3 as
+// the reference. `make bench` runs it.
+func BenchmarkWarmBuild(b *testing.B) {
+	needIntegration(b)
+	warm := b.TempDir()
+	if r := run(b, "build", "-p", "profiles/default.yaml", "-o", warm); r.code != 0 {
+		b.Fatalf("warming the cache: %s", r.stderr)
+	}
+	var out string
+	var elapsed time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		out = b.TempDir()
+		start := time.Now()
+		if r := run(b, "build", "-p", "profiles/default.yaml", "-o", out); r.code != 0 {
+			b.Fatalf("build: %s", r.stderr)
+		}
+		elapsed += time.Since(start)
+	}
+	b.StopTimer()
+	warmSeconds := elapsed.Seconds() / float64(b.N)
+
+	raw := filepath.Join(out, "default.raw")
+	fi, err := os.Stat(raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	allocated := fi.Sys().(*syscall.Stat_t).Blocks * 512
+	qfi, err := os.Stat(filepath.Join(out, "default.qcow2"))
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	// The reference: the image's own root tree, extracted and compressed
+	// again by mksquashfs at zstd level 3.
+	rep := inspectImage(b, raw)
+	tree := filepath.Join(b.TempDir(), "root")
+	tool(b, "unsquashfs", "-q", "-o", fmt.Sprint(rep.Partitions[1].Start), "-d", tree, raw)
+	ref := filepath.Join(b.TempDir(), "ref.sqfs")
+	tool(b, "mksquashfs", tree, ref, "-noappend", "-quiet", "-no-progress", "-comp", "zstd", "-Xcompression-level", "3")
+	rfi, err := os.Stat(ref)
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.ReportMetric(warmSeconds, "warm-build-s")
+	b.ReportMetric(float64(allocated)/(1<<20), "raw-allocated-MiB")
+	b.ReportMetric(float64(qfi.Size())/(1<<20), "qcow2-MiB")
+	b.ReportMetric(float64(rfi.Size())/(1<<20), "ref-squashfs-MiB")
+	b.ReportMetric(float64(allocated)/float64(rfi.Size()), "raw/ref")
+	fmt.Printf("\n%-34s %10.1f s\n", "warm build, default profile", warmSeconds)
+	fmt.Printf("%-34s %10.1f MiB (apparent %d MiB)\n", "raw image, allocated", float64(allocated)/(1<<20), fi.Size()>>20)
+	fmt.Printf("%-34s %10.1f MiB\n", "qcow2 image", float64(qfi.Size())/(1<<20))
+	fmt.Printf("%-34s %10.1f MiB\n", "reference: mksquashfs zstd -3", float64(rfi.Size())/(1<<20))
+	fmt.Printf("%-34s %10.2f\n", "raw allocated / reference", float64(allocated)/float64(rfi.Size()))
+}
