@@ -2,6 +2,7 @@ package diskimage
 
 import (
 	"context"
+	"io"
 	"fmt"
 	"os"
 	"path"
@@ -129,7 +130,7 @@ const (
 // writeRoot writes rootDir as a squashfs into root slot A. mksquashfs makes
 // the filesystem (go-diskfs v1.9's squashfs writer corrupts the directory
 // table of a tree this size; see README) with every timestamp fixed, and
-// go-diskfs copies it into the partition.
+// it is copied into the partition through go-diskfs's backend.
 func writeRoot(ctx context.Context, run *command.Runner, d *disk.Disk, l Layout, rootDir, tmp string, epoch time.Time) error {
 	part := l.Part(RoleRootA)
 	ts := strconv.FormatInt(epoch.Unix(), 10)
@@ -154,8 +155,15 @@ func writeRoot(ctx context.Context, run *command.Runner, d *disk.Disk, l Layout,
 		return fmt.Errorf("%w: the root filesystem is %d MiB, root slot A is %d MiB (raise spec.disk.rootSize)",
 			ErrTooLarge, fi.Size()>>20, part.Size>>20)
 	}
-	if _, err := d.WritePartitionContents(part.Number, f); err != nil {
+	// go-diskfs's WritePartitionContents insists on filling the whole
+	// partition; write through its backend at the partition's offset
+	// instead, so the rest of the slot stays a hole.
+	w, err := d.Backend.Writable()
+	if err != nil {
 		return err
+	}
+	if _, err := io.Copy(io.NewOffsetWriter(w, part.Start), f); err != nil {
+		return fmt.Errorf("copying the root filesystem into its partition: %w", err)
 	}
 	return nil
 }
