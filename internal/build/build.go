@@ -169,6 +169,13 @@ func publish(ctx context.Context, run *command.Runner, work, raw string, out Res
 	if err := os.MkdirAll(filepath.Dir(out.Manifest), 0o755); err != nil {
 		return err
 	}
+	// A build killed while publishing leaves its temporary files behind;
+	// they are never at an output path, and are cleared here.
+	for _, p := range []string{out.Raw, out.Qcow2} {
+		if p != "" {
+			os.Remove(atomicfile.TempPath(p))
+		}
+	}
 	type move struct{ tmp, dst string }
 	var moves []move
 	defer func() {

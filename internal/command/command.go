@@ -26,8 +26,11 @@ type Cmd struct {
 	Dir   string
 	Stdin io.Reader
 	// Stdout receives the standard output when set; otherwise it is
-	// captured and returned by Output.
+	// captured and returned by Run.
 	Stdout io.Writer
+	// Stderr also receives the standard error when set, for programs
+	// that report failures there but still exit 0.
+	Stderr io.Writer
 }
 
 // Runner starts programs and waits for them.
@@ -52,6 +55,9 @@ func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
 		cmd.Stdout = c.Stdout
 	}
 	cmd.Stderr = &stderr
+	if c.Stderr != nil {
+		cmd.Stderr = io.MultiWriter(&stderr, c.Stderr)
+	}
 	if r.Log != nil {
 		r.Log.Debug("exec", "cmd", c.Name, "args", strings.Join(c.Args, " "))
 	}

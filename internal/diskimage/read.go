@@ -11,6 +11,7 @@ import (
 	diskfs "github.com/diskfs/go-diskfs"
 	"github.com/diskfs/go-diskfs/disk"
 	"github.com/diskfs/go-diskfs/filesystem"
+	"github.com/diskfs/go-diskfs/filesystem/squashfs"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 )
 
@@ -108,9 +109,13 @@ func (i *Image) DiskGUID() string { return strings.ToLower(i.table.GUID) }
 
 func (i *Image) rootFS() (filesystem.FileSystem, error) {
 	if i.root == nil {
-		fs, err := i.d.GetFilesystem(i.number(RoleRootA))
+		// disk.GetFilesystem probes squashfs with the sector size as its
+		// block size, which squashfs refuses; read it with its own.
+		p := i.table.Partitions[i.number(RoleRootA)-1]
+		ss := int64(SectorSize)
+		fs, err := squashfs.Read(i.d.Backend, int64(p.End-p.Start+1)*ss, int64(p.Start)*ss, 0)
 		if err != nil {
-			return nil, fmt.Errorf("reading root slot A: %w", err)
+			return nil, fmt.Errorf("%w: reading root slot A: %v", ErrNotImage, err)
 		}
 		i.root = fs
 	}

@@ -2,12 +2,15 @@ package diskimage
 
 import (
 	"context"
-	"io"
 	"fmt"
+	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	diskfs "github.com/diskfs/go-diskfs"
@@ -60,7 +63,7 @@ func writeWithDiskfs(ctx context.Context, run *command.Runner, dst string, l Lay
 	if err := writeTable(d, l); err != nil {
 		return fmt.Errorf("writing partition table: %w", err)
 	}
-	if err := writeESP(d, l, c.ESP); err != nil {
+	if err := writeESP(d, l, c.ESP, c.Epoch); err != nil {
 		return fmt.Errorf("writing ESP: %w", err)
 	}
 	if err := writeRoot(ctx, run, d, l, c.RootDir, dst+".root.sqfs", c.Epoch); err != nil {
@@ -89,7 +92,18 @@ func writeTable(d *disk.Disk, l Layout) error {
 	return d.Partition(table)
 }
 
-func writeESP(d *disk.Disk, l Layout, files []ESPFile) error {
+func writeESP(d *disk.Disk, l Layout, files []ESPFile, epoch time.Time) error {
+	// go-diskfs stamps FAT directory entries with timestamp.GetTime, which
+	// reads SOURCE_DATE_EPOCH from the environment.
+	prev, had := os.LookupEnv("SOURCE_DATE_EPOCH")
+	os.Setenv("SOURCE_DATE_EPOCH", strconv.FormatInt(epoch.Unix(), 10))
+	defer func() {
+		if had {
+			os.Setenv("SOURCE_DATE_EPOCH", prev)
+		} else {
+			os.Unsetenv("SOURCE_DATE_EPOCH")
+		}
+	}()
 	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
 		Partition:    l.Part(RoleESP).Number,
 		FSType:       filesystem.TypeFat32,
@@ -170,10 +184,13 @@ func writeRoot(ctx context.Context, run *command.Runner, d *disk.Disk, l Layout,
 
 // writeState makes the ext4 state filesystem with mke2fs, straight into
 // its partition of the image (-E offset), so the image stays sparse. The
-// UUID, hash seed and timestamps are fixed, so the bytes are reproducible.
+// UUID, hash seed and times are fixed, so the bytes are reproducible:
+// mke2fs -d copies each file's change time (ctime), which no one can set,
+// so debugfs sets it to the epoch afterwards.
 func writeState(ctx context.Context, run *command.Runner, image string, l Layout, stateDir string, epoch time.Time) error {
 	part := l.Part(RoleState)
-	_, err := run.Run(ctx, command.Cmd{
+	ts := strconv.FormatInt(epoch.Unix(), 10)
+	if _, err := run.Run(ctx, command.Cmd{
 		Name: "mke2fs",
 		Args: []string{
 			"-q", "-F", "-t", "ext4", "-b", "4096", "-L", RoleState,
@@ -183,7 +200,40 @@ func writeState(ctx context.Context, run *command.Runner, image string, l Layout
 			"-d", stateDir,
 			image, strconv.FormatInt(part.Size/1024, 10) + "k",
 		},
-		Env: []string{"E2FSPROGS_FAKE_TIME=" + strconv.FormatInt(epoch.Unix(), 10)},
+		Env: []string{"E2FSPROGS_FAKE_TIME=" + ts},
+	}); err != nil {
+		return err
+	}
+	var script strings.Builder
+	err := filepath.WalkDir(stateDir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(stateDir, p)
+		for _, field := range []string{"atime", "ctime"} {
+			fmt.Fprintf(&script, "sif %q %s @%s\n", "/"+filepath.ToSlash(strings.TrimPrefix(rel, ".")), field, ts)
+		}
+		return nil
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	var stderr strings.Builder
+	if _, err := run.Run(ctx, command.Cmd{
+		Name:   "debugfs",
+		Args:   []string{"-w", "-f", "-", fmt.Sprintf("%s?offset=%d", image, part.Start)},
+		Stdin:  strings.NewReader(script.String()),
+		Stderr: &stderr,
+		Env:    []string{"E2FSPROGS_FAKE_TIME=" + ts},
+	}); err != nil {
+		return err
+	}
+	// debugfs reports a failed request on standard error and exits 0;
+	// the only line it prints there on success is its banner.
+	for _, line := range strings.Split(stderr.String(), "\n") {
+		if line != "" && !strings.HasPrefix(line, "debugfs ") {
+			return fmt.Errorf("debugfs: %s", line)
+		}
+	}
+	return nil
 }

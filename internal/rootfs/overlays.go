@@ -83,6 +83,10 @@ func applyUnits(ctx context.Context, run *command.Runner, t *Tree, sourceDir str
 	if _, err := run.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--root=" + t.Root, "enable"}, enable...)}); err != nil {
 		return fmt.Errorf("enabling units: %w", err)
 	}
+	// Disabled first, so no .wants link is left to a masked unit.
+	if _, err := run.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--root=" + t.Root, "disable"}, maskedUnits...)}); err != nil {
+		return fmt.Errorf("disabling units: %w", err)
+	}
 	if _, err := run.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--root=" + t.Root, "mask"}, maskedUnits...)}); err != nil {
 		return fmt.Errorf("masking units: %w", err)
 	}
