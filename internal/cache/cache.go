@@ -76,7 +76,14 @@ func (c *Cache) TempPath(kind, key string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", fmt.Errorf("creating cache folder: %w", err)
 	}
-	return filepath.Join(dir, "."+key+".partial"), nil
+	// A unique name: two builds of one key may run at once; the last
+	// Commit wins, with identical content.
+	f, err := os.CreateTemp(dir, "."+key+".*.partial")
+	if err != nil {
+		return "", fmt.Errorf("creating cache entry: %w", err)
+	}
+	f.Close()
+	return f.Name(), nil
 }
 
 // Commit hashes the finished file tmp and moves it into the cache as the
@@ -87,13 +94,14 @@ func (c *Cache) Commit(kind, key, tmp string) (string, error) {
 		return "", err
 	}
 	path := c.Path(kind, key)
-	if err := os.WriteFile(path+".sha256.partial", []byte(sum+"\n"), 0o644); err != nil {
+	sumTmp := tmp + ".sha256"
+	if err := os.WriteFile(sumTmp, []byte(sum+"\n"), 0o644); err != nil {
 		return "", fmt.Errorf("writing cache digest: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return "", fmt.Errorf("committing cache entry: %w", err)
 	}
-	if err := os.Rename(path+".sha256.partial", path+".sha256"); err != nil {
+	if err := os.Rename(sumTmp, path+".sha256"); err != nil {
 		return "", fmt.Errorf("committing cache digest: %w", err)
 	}
 	return path, nil

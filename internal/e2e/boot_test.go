@@ -52,10 +52,29 @@ const bootDiskSize = 8 << 30
 
 func TestBootTwice(t *testing.T) {
 	out := testImage(t)
+	checkProbe(t, bootAndProbe(t, filepath.Join(out, "test.qcow2")))
+}
+
+// TestTrixieBootsTwice builds and boots the test image on Debian trixie.
+func TestTrixieBootsTwice(t *testing.T) {
+	needIntegration(t)
+	out := t.TempDir()
+	if r := run(t, "build", "-p", "profiles/test-trixie.yaml", "-o", out); r.code != 0 {
+		t.Fatalf("build exited %d:\n%s", r.code, r.stderr)
+	}
+	boots := bootAndProbe(t, filepath.Join(out, "test-trixie.qcow2"))
+	checkProbe(t, boots)
+}
+
+// bootAndProbe boots an image with the probe baked in on a disk of
+// bootDiskSize, waits for it to reboot once and power off, and returns
+// the probe's report of each boot.
+func bootAndProbe(t *testing.T, image string) map[int]map[string]string {
+	t.Helper()
 	serial := filepath.Join(t.TempDir(), "serial.log")
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, imagebuild(t), "boot", filepath.Join(out, "test.qcow2"),
+	cmd := exec.CommandContext(ctx, imagebuild(t), "boot", image,
 		"--serial-log", serial, "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2")
 	cmd.Dir = repoRoot(t)
 	start := time.Now()
@@ -65,12 +84,16 @@ func TestBootTwice(t *testing.T) {
 	if err != nil {
 		t.Fatalf("boot: %v\n%s\nserial console tail:\n%s", err, qemuOut, tail(string(serialData), 4000))
 	}
-	t.Logf("two boots and a power-off took %s", elapsed.Round(time.Second))
+	t.Logf("%s: two boots and a power-off took %s", filepath.Base(image), elapsed.Round(time.Second))
 	boots := probeLines(t, serial)
 	if len(boots[1]) == 0 || len(boots[2]) == 0 {
 		t.Fatalf("probe reported boots %v; serial console tail:\n%s", boots, tail(string(serialData), 4000))
 	}
+	return boots
+}
 
+func checkProbe(t *testing.T, boots map[int]map[string]string) {
+	t.Helper()
 	for n := 1; n <= 2; n++ {
 		b := boots[n]
 		expect := map[string]string{
