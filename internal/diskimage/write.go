@@ -130,8 +130,24 @@ func writeESP(d *disk.Disk, l Layout, files []ESPFile, epoch time.Time) error {
 			return err
 		}
 	}
-	return nil
+	rw, err := d.Backend.Writable()
+	if err != nil {
+		return err
+	}
+	return fixFAT32(section{rw, l.Part(RoleESP).Start})
 }
+
+// section reads and writes a backend from an offset on.
+type section struct {
+	rw interface {
+		io.ReaderAt
+		io.WriterAt
+	}
+	off int64
+}
+
+func (s section) ReadAt(b []byte, off int64) (int, error)  { return s.rw.ReadAt(b, s.off+off) }
+func (s section) WriteAt(b []byte, off int64) (int, error) { return s.rw.WriteAt(b, s.off+off) }
 
 // Root filesystem compression: zstd at level 9 is about 7 % smaller than
 // level 3 for about twice the time (7 s against 3.5 s on 2 cores for the
