@@ -37,10 +37,13 @@ const (
 
 // Cmdline is the full kernel command line: the root and state partitions
 // by PARTUUID, never by device name, then the profile's arguments.
+// systemd's GPT auto-discovery is off: the initramfs mounts what the node
+// needs, and on trixie the generator would try to automount the ESP on a
+// read-only root.
 func Cmdline(c Config) string {
 	args := []string{
 		"root=PARTUUID=" + c.RootUUID, "rootfstype=squashfs", "ro",
-		"nodebake.state=PARTUUID=" + c.StateUUID,
+		"nodebake.state=PARTUUID=" + c.StateUUID, "systemd.gpt_auto=0",
 	}
 	return strings.Join(append(args, c.Cmdline...), " ")
 }

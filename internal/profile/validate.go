@@ -31,7 +31,7 @@ var (
 	moduleRE  = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 	unitRE    = regexp.MustCompile(`^[a-zA-Z0-9:_.@-]+\.(service|socket|timer|target|mount|path)$`)
 	// ownedArgs are the kernel arguments the builder writes itself.
-	ownedArgs = []string{"root=", "rootfstype=", "nodebake.state=", "ro", "rw"}
+	ownedArgs = []string{"root=", "rootfstype=", "nodebake.state=", "systemd.gpt_auto=", "ro", "rw"}
 )
 
 // Validate checks a defaulted profile and returns every problem it finds,
