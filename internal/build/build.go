@@ -15,6 +15,7 @@ import (
 	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/diskimage"
+	"github.com/nodebake/nodebake/internal/kit"
 	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 	"github.com/nodebake/nodebake/internal/rootfs"
@@ -78,11 +79,13 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 	rawTmp := filepath.Join(work, "disk.raw")
 
 	var (
-		baseSpec rootfs.BaseSpec
-		baseTar  string
-		tree     *rootfs.Result
-		esp      []diskimage.ESPFile
-		cmdline  string
+		baseSpec  rootfs.BaseSpec
+		baseTar   string
+		tree      *rootfs.Result
+		esp       []diskimage.ESPFile
+		cmdline   string
+		artifacts []kit.Artifact
+		images    []string
 	)
 	steps := []step{
 		{"resolve apt sources", func(ctx context.Context) error {
@@ -102,8 +105,41 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 			baseTar, err = rootfs.Base(ctx, run, c, baseSpec, log)
 			return err
 		}},
+		{"kit", func(ctx context.Context) error {
+			if p.Spec.Kit == nil {
+				return nil
+			}
+			b := &kit.Builder{Run: run, Cache: c, Log: log, Epoch: epoch}
+			if artifacts, err = b.Build(ctx, p.Spec.Kit); err != nil {
+				return err
+			}
+			kubeadm := ""
+			for _, a := range artifacts {
+				if a.Name == "kubeadm" {
+					kubeadm = a.Path
+				}
+			}
+			images, err = kit.ImageList(ctx, run, kubeadm, p.Spec.Kit.KubernetesVersion)
+			return err
+		}},
 		{"assemble root", func(ctx context.Context) error {
-			tree, err = rootfs.Assemble(ctx, run, p, req.SourceDir, baseTar, work)
+			t, err := rootfs.Assemble(ctx, run, p, req.SourceDir, baseTar, work)
+			if err != nil {
+				return err
+			}
+			if p.Spec.Kit != nil {
+				pause, err := kit.PauseImage(images)
+				if err != nil {
+					return err
+				}
+				if err := kit.Install(t, artifacts, kit.Config{SandboxImage: pause}); err != nil {
+					return fmt.Errorf("installing the kit: %w", err)
+				}
+				if err := rootfs.Enable(ctx, run, t, kit.Units...); err != nil {
+					return err
+				}
+			}
+			tree, err = rootfs.Finish(t, work)
 			return err
 		}},
 		{"bootloader", func(ctx context.Context) error {
@@ -134,6 +170,9 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 				SourceDateEpoch: epoch.Unix(), KernelVersion: tree.KernelVersion, Cmdline: cmdline,
 				Disk: layout, Sysctls: p.Spec.Node.Sysctls, Modules: p.Spec.Node.Modules,
 				EnabledUnits: rootfs.EnabledUnits(tree.Root), Packages: tree.Packages, Files: tree.Added,
+			}
+			if p.Spec.Kit != nil {
+				m.Kit = &manifest.Kit{KubernetesVersion: p.Spec.Kit.KubernetesVersion, Components: artifacts, Images: images}
 			}
 			data := m.Marshal()
 			dest := filepath.Join(tree.Root, manifest.Path)

@@ -25,6 +25,23 @@ type Report struct {
 	Sysctls      map[string]string         `json:"sysctls"`
 	Modules      []string                  `json:"modules"`
 	EnabledUnits []string                  `json:"enabledUnits"`
+	Kit          *Kit                      `json:"kit,omitempty"`
+}
+
+// Kit is the Kubernetes kit the image carries.
+type Kit struct {
+	KubernetesVersion string      `json:"kubernetesVersion"`
+	Components        []Component `json:"components"`
+	Images            []string    `json:"images"`
+}
+
+// Component is one program of the kit, as the manifest records it.
+type Component struct {
+	Component string `json:"component"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Path      string `json:"path"`
+	SHA256    string `json:"sha256"`
 }
 
 // Kernel is what the boot loader starts.
@@ -67,6 +84,12 @@ func Image(path string) (*Report, error) {
 	}
 	r.Manifest = Summary{Name: m.Name, ProfileDigest: m.ProfileDigest, Suite: m.Suite, Packages: len(m.Packages), Files: len(m.Files)}
 	r.Kernel.Version = m.KernelVersion
+	if m.Kit != nil {
+		r.Kit = &Kit{KubernetesVersion: m.Kit.KubernetesVersion, Images: m.Kit.Images}
+		for _, a := range m.Kit.Components {
+			r.Kit.Components = append(r.Kit.Components, Component{Component: a.Component, Name: a.Name, Version: a.Version, Path: a.Dest, SHA256: a.SHA256})
+		}
+	}
 
 	entry, err := img.ReadESPFile("/loader/entries/nodebake.conf")
 	if err != nil {
@@ -164,5 +187,17 @@ func (r *Report) WriteText(w io.Writer) {
 	fmt.Fprintf(w, "\nModules: %s\n\nEnabled units:\n", strings.Join(r.Modules, ", "))
 	for _, u := range r.EnabledUnits {
 		fmt.Fprintf(w, "  %s\n", u)
+	}
+	if r.Kit == nil {
+		fmt.Fprintln(w, "\nKit: none")
+		return
+	}
+	fmt.Fprintf(w, "\nKubernetes: %s\n\nComponents:\n", r.Kit.KubernetesVersion)
+	for _, c := range r.Kit.Components {
+		fmt.Fprintf(w, "  %-24s %-8s %-34s %s\n", c.Name, c.Version, c.Path, c.SHA256)
+	}
+	fmt.Fprintln(w, "\nImages kubeadm needs:")
+	for _, img := range r.Kit.Images {
+		fmt.Fprintf(w, "  %s\n", img)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 
 	"github.com/nodebake/nodebake/internal/diskimage"
+	"github.com/nodebake/nodebake/internal/kit"
 	"github.com/nodebake/nodebake/internal/rootfs"
 )
 
@@ -31,8 +32,17 @@ type Manifest struct {
 	Sysctls         map[string]string  `json:"sysctls"`
 	Modules         []string           `json:"modules"`
 	EnabledUnits    []string           `json:"enabledUnits"`
+	Kit             *Kit               `json:"kit,omitempty"`
 	Packages        []rootfs.Package   `json:"packages"`
 	Files           []rootfs.AddedFile `json:"files"`
+}
+
+// Kit is the Kubernetes kit in the image.
+type Kit struct {
+	KubernetesVersion string         `json:"kubernetesVersion"`
+	Components        []kit.Artifact `json:"components"`
+	// Images are what kubeadm needs for KubernetesVersion.
+	Images []string `json:"images"`
 }
 
 // Marshal is the manifest's canonical JSON, indented, with a newline.

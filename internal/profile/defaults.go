@@ -10,7 +10,18 @@ const (
 	DefaultStateSize       = "1GiB"
 	DefaultOutputDir       = "out"
 	DefaultSourceDateEpoch = int64(1735689600) // 2025-01-01T00:00:00Z
+
+	DefaultKubernetesVersion = "v1.37.2"
 )
+
+// defaultComponentVersions are the pinned versions of the kit's
+// components that do not follow the Kubernetes version.
+var defaultComponentVersions = map[string]string{
+	ComponentContainerd: "v2.4.2",
+	ComponentRunc:       "v1.5.2",
+	ComponentCrictl:     "v1.36.0",
+	ComponentCNIPlugins: "v1.9.1",
+}
 
 // DefaultCmdline puts the console on both the screen and the first serial
 // port; the serial port is last, so it is /dev/console.
@@ -81,8 +92,36 @@ func SetDefaults(p *Profile) {
 	if s.Outputs.Formats == nil {
 		s.Outputs.Formats = []string{FormatRaw, FormatQcow2}
 	}
+	if s.Kit != nil {
+		setKitDefaults(s.Kit)
+	}
 	if s.SourceDateEpoch == nil {
 		epoch := DefaultSourceDateEpoch
 		s.SourceDateEpoch = &epoch
+	}
+}
+
+// setKitDefaults fills the Kubernetes version and every component: the
+// Kubernetes components follow the Kubernetes version, the others their
+// pinned defaults, and the source is go.
+func setKitDefaults(k *Kit) {
+	if k.KubernetesVersion == "" {
+		k.KubernetesVersion = DefaultKubernetesVersion
+	}
+	if k.Components == nil {
+		k.Components = map[string]Component{}
+	}
+	for _, name := range ComponentNames {
+		c := k.Components[name]
+		if c.Source == "" {
+			c.Source = SourceGo
+		}
+		if c.Version == "" {
+			c.Version = defaultComponentVersions[name]
+			if c.Version == "" {
+				c.Version = k.KubernetesVersion
+			}
+		}
+		k.Components[name] = c
 	}
 }

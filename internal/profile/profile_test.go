@@ -98,6 +98,10 @@ func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
 			[]string{"spec.node.sysctls[bad key]: is not a sysctl name", "spec.node.sysctls[vm.swappiness]: value must be non-empty", `spec.node.modules[0]: "a/b" is not a kernel module name`}},
 		{"units and overlays", strings.Replace(validDoc, "spec: {}", "spec:\n  overlays: [../etc]\n  units: {files: [x.conf], enable: ['bad unit']}", 1),
 			[]string{`spec.overlays[0]: "../etc" is not a folder name`, `spec.units.files[0]: "x.conf" is not a unit file name`, `spec.units.enable[0]: "bad unit" is not a unit name`}},
+		{"kit versions and skew", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    kubernetesVersion: v1.37\n    components:\n      kubelet: {version: v1.36.3}\n      containerd: {version: v1.7.20}\n      runc: {source: url}\n      docker: {version: v1.0.0}", 1),
+			[]string{"spec.kit.kubernetesVersion: must be a version such as v1.37.2", "spec.kit.components.kubelet.version: kubelet must be the Kubernetes version",
+				"spec.kit.components.containerd.version: containerd must be 2.0 or later", `spec.kit.components.runc.source: must be "go", not "url"`,
+				"spec.kit.components.docker: unknown component", `spec.kit.components.kubeadm.version: must be a version such as v1.2.3, not "v1.37"`, `spec.kit.components.kubectl.version: must be a version such as v1.2.3, not "v1.37"`}},
 		{"outputs and epoch", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {formats: [vmdk]}\n  sourceDateEpoch: 5", 1),
 			[]string{`spec.outputs.formats[0]: must be raw or qcow2, not "vmdk"`, "spec.sourceDateEpoch: must be at least 315532800"}},
 	}

@@ -31,6 +31,8 @@ type Spec struct {
 	Overlays []string `json:"overlays,omitempty"`
 	Units    Units    `json:"units"`
 	Outputs  Outputs  `json:"outputs"`
+	// Kit is the Kubernetes node kit. Without it the image is the OS alone.
+	Kit *Kit `json:"kit,omitempty"`
 	// SourceDateEpoch is the timestamp, in seconds since 1970, given to every
 	// file and filesystem in the image so that builds are reproducible.
 	SourceDateEpoch *int64 `json:"sourceDateEpoch,omitempty"`
@@ -83,3 +85,39 @@ const (
 	FormatRaw   = "raw"
 	FormatQcow2 = "qcow2"
 )
+
+// Kit is the pinned Kubernetes node kit baked into the image.
+type Kit struct {
+	// KubernetesVersion pins kubelet, kubeadm and kubectl, such as v1.37.2.
+	KubernetesVersion string `json:"kubernetesVersion"`
+	// Components maps a component name (see ComponentNames) to where it
+	// comes from. Every component is present; defaults fill the rest.
+	Components map[string]Component `json:"components"`
+}
+
+// Component is one piece of the kit and its source.
+type Component struct {
+	// Source is "go": the Go module at Version, built here reproducibly.
+	Source  string `json:"source"`
+	Version string `json:"version"`
+}
+
+// Component names.
+const (
+	ComponentKubeadm    = "kubeadm"
+	ComponentKubelet    = "kubelet"
+	ComponentKubectl    = "kubectl"
+	ComponentContainerd = "containerd"
+	ComponentRunc       = "runc"
+	ComponentCrictl     = "crictl"
+	ComponentCNIPlugins = "cni-plugins"
+)
+
+// ComponentNames lists every kit component, in build order.
+var ComponentNames = []string{
+	ComponentKubeadm, ComponentKubelet, ComponentKubectl,
+	ComponentContainerd, ComponentRunc, ComponentCrictl, ComponentCNIPlugins,
+}
+
+// Component sources.
+const SourceGo = "go"

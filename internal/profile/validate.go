@@ -131,6 +131,9 @@ func Validate(p *Profile, sourceDir string) []FieldError {
 			add(fmt.Sprintf("spec.outputs.formats[%d]", i), "must be raw or qcow2, not %q", f)
 		}
 	}
+	if s.Kit != nil {
+		errs = append(errs, validateKit(s.Kit)...)
+	}
 	if s.SourceDateEpoch != nil && *s.SourceDateEpoch < minEpoch {
 		add("spec.sourceDateEpoch", "must be at least %d (1980-01-01), not %d", minEpoch, *s.SourceDateEpoch)
 	}

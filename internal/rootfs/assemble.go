@@ -40,9 +40,9 @@ type Result struct {
 }
 
 // Assemble extracts the base tarball into work/root and applies the node
-// preset, the profile's overlays and units, and the identity rules. It then
-// moves /var into work/state.
-func Assemble(ctx context.Context, run *command.Runner, p *profile.Profile, sourceDir, baseTar, work string) (*Result, error) {
+// preset, the identity rules, and the profile's overlays and units. More
+// can be installed into the tree before Finish.
+func Assemble(ctx context.Context, run *command.Runner, p *profile.Profile, sourceDir, baseTar, work string) (*Tree, error) {
 	root := filepath.Join(work, "root")
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
@@ -69,7 +69,12 @@ func Assemble(ctx context.Context, run *command.Runner, p *profile.Profile, sour
 			return nil, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
+	return t, nil
+}
 
+// Finish reads the package list and the kernel from an assembled tree and
+// moves its /var into work/state.
+func Finish(t *Tree, work string) (*Result, error) {
 	pkgs, err := ReadPackages(t.Path("/var/lib/dpkg/status"))
 	if err != nil {
 		return nil, err
@@ -86,7 +91,7 @@ func Assemble(ctx context.Context, run *command.Runner, p *profile.Profile, sour
 		return nil, err
 	}
 	return &Result{
-		Root: root, State: state,
+		Root: t.Root, State: state,
 		KernelVersion: kver, Kernel: kernel, Initrd: initrd,
 		Packages: pkgs, Added: t.Added(),
 	}, nil

@@ -80,8 +80,8 @@ func applyUnits(ctx context.Context, run *command.Runner, t *Tree, sourceDir str
 		}
 	}
 	enable := append(append(append([]string{}, builtinUnits...), baseUnits...), u.Enable...)
-	if _, err := run.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--root=" + t.Root, "enable"}, enable...)}); err != nil {
-		return fmt.Errorf("enabling units: %w", err)
+	if err := Enable(ctx, run, t, enable...); err != nil {
+		return err
 	}
 	// Disabled first, so no .wants link is left to a masked unit.
 	if _, err := run.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--root=" + t.Root, "disable"}, maskedUnits...)}); err != nil {
@@ -89,6 +89,15 @@ func applyUnits(ctx context.Context, run *command.Runner, t *Tree, sourceDir str
 	}
 	if _, err := run.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--root=" + t.Root, "mask"}, maskedUnits...)}); err != nil {
 		return fmt.Errorf("masking units: %w", err)
+	}
+	return nil
+}
+
+// Enable enables units in the tree with systemctl --root, which follows
+// each unit's [Install] section.
+func Enable(ctx context.Context, run *command.Runner, t *Tree, units ...string) error {
+	if _, err := run.Run(ctx, command.Cmd{Name: "systemctl", Args: append([]string{"--root=" + t.Root, "enable"}, units...)}); err != nil {
+		return fmt.Errorf("enabling units: %w", err)
 	}
 	return nil
 }

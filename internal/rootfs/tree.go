@@ -63,6 +63,15 @@ func (t *Tree) WriteFile(p string, data []byte, mode os.FileMode, source string)
 	return nil
 }
 
+// MkdirAll makes the folder p inside the image, and its parents, owned
+// by root with mode 0755.
+func (t *Tree) MkdirAll(p string) error {
+	if err := os.MkdirAll(t.Path(p), 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", p, err)
+	}
+	return nil
+}
+
 // Symlink makes p a symbolic link to target, replacing what was there.
 func (t *Tree) Symlink(target, p, source string) error {
 	host := t.Path(p)

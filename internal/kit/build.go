@@ -1,0 +1,194 @@
+package kit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nodebake/nodebake/internal/cache"
+	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/profile"
+)
+
+// Artifact is one built program of the kit.
+type Artifact struct {
+	Component string `json:"component"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Source    string `json:"source"` // such as go:k8s.io/kubernetes@v1.37.2
+	Dest      string `json:"dest"`   // path in the image
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size"`
+	Path      string `json:"-"` // the cached file on the build host
+}
+
+// Builder builds kit components and caches them.
+type Builder struct {
+	Run   *command.Runner
+	Cache *cache.Cache
+	Log   *slog.Logger
+	Epoch time.Time
+}
+
+// Build returns every artifact of the kit, building what the cache lacks.
+func (b *Builder) Build(ctx context.Context, k *profile.Kit) ([]Artifact, error) {
+	goVersion, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Env: goEnv(false)})
+	if err != nil {
+		return nil, fmt.Errorf("finding the Go toolchain: %w", err)
+	}
+	var out []Artifact
+	for _, name := range profile.ComponentNames {
+		c := k.Components[name]
+		arts, err := b.buildGo(ctx, name, recipes[name], c.Version, strings.TrimSpace(string(goVersion)))
+		if err != nil {
+			return nil, fmt.Errorf("component %s: %w", name, err)
+		}
+		out = append(out, arts...)
+	}
+	return out, nil
+}
+
+// key is the cache key of one binary: everything that goes into it.
+func (b *Builder) key(name string, r recipe, version, goVersion string, bin binary) string {
+	var replaces []string
+	if r.replaces != nil {
+		for k, v := range r.replaces(version) {
+			replaces = append(replaces, k+"="+v)
+		}
+		sort.Strings(replaces)
+	}
+	return cache.Key(
+		[]byte("nodebake-kit-go-v1"), []byte(name), []byte(r.module), []byte(version),
+		[]byte(goVersion), []byte(bin.pkg), []byte(bin.name),
+		[]byte(strings.Join(r.tags, ",")), []byte(strconv.FormatBool(r.cgo)),
+		[]byte(strings.Join(r.ldflags(version, b.Epoch), " ")),
+		[]byte(strings.Join(replaces, "\n")),
+	)
+}
+
+func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, goVersion string) ([]Artifact, error) {
+	source := "go:" + r.module + "@" + version
+	var (
+		out     []Artifact
+		missing []binary
+	)
+	for _, bin := range r.binaries {
+		path, ok, err := b.Cache.Lookup("kit", b.key(name, r, version, goVersion, bin))
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			missing = append(missing, bin)
+			continue
+		}
+		a, err := b.artifact(name, version, source, r, bin, path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	if len(missing) == 0 {
+		b.Log.Info("component found in cache", "component", name, "version", version)
+		return out, nil
+	}
+
+	work, err := os.MkdirTemp("", "nodebake-kit-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(work)
+	if err := os.WriteFile(filepath.Join(work, "go.mod"), goMod(r, version), 0o644); err != nil {
+		return nil, err
+	}
+	for _, bin := range missing {
+		start := time.Now()
+		key := b.key(name, r, version, goVersion, bin)
+		tmp, err := b.Cache.TempPath("kit", key)
+		if err != nil {
+			return nil, err
+		}
+		pkg := r.module
+		if bin.pkg != "" {
+			pkg += "/" + bin.pkg
+		}
+		ldflags := append([]string{"-s", "-w", "-buildid="}, r.ldflags(version, b.Epoch)...)
+		if r.cgo {
+			ldflags = append(ldflags, "-linkmode", "external", "-extldflags", "-static")
+		}
+		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", strings.Join(ldflags, " "), "-o", tmp}
+		if len(r.tags) > 0 {
+			args = append(args, "-tags", strings.Join(r.tags, ","))
+		}
+		args = append(args, pkg)
+		if _, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: args, Dir: work, Env: goEnv(r.cgo)}); err != nil {
+			os.Remove(tmp)
+			return nil, fmt.Errorf("building %s: %w", bin.name, err)
+		}
+		path, err := b.Cache.Commit("kit", key, tmp)
+		if err != nil {
+			return nil, err
+		}
+		b.Log.Info("built", "component", name, "binary", bin.name, "version", version, "seconds", time.Since(start).Round(time.Second).Seconds())
+		a, err := b.artifact(name, version, source, r, bin, path)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
+	slices.SortFunc(out, func(x, y Artifact) int { return strings.Compare(x.Name, y.Name) })
+	return out, nil
+}
+
+func (b *Builder) artifact(name, version, source string, r recipe, bin binary, path string) (Artifact, error) {
+	sum, err := cache.FileSHA256(path)
+	if err != nil {
+		return Artifact{}, err
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return Artifact{}, err
+	}
+	return Artifact{
+		Component: name, Name: bin.name, Version: version, Source: source,
+		Dest: r.dir + "/" + bin.name, SHA256: sum, Size: fi.Size(), Path: path,
+	}, nil
+}
+
+// goMod is the module that builds a component: it requires the
+// component's module at its version, with the recipe's replacements.
+func goMod(r recipe, version string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "module nodebake.dev/kitbuild\n\ngo 1.26\n\nrequire %s %s\n", r.module, version)
+	if r.replaces != nil {
+		rep := r.replaces(version)
+		keys := make([]string, 0, len(rep))
+		for k := range rep {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		b.WriteString("\nreplace (\n")
+		for _, k := range keys {
+			fmt.Fprintf(&b, "\t%s => %s\n", k, rep[k])
+		}
+		b.WriteString(")\n")
+	}
+	return []byte(b.String())
+}
+
+// goEnv is the environment of a reproducible build: the local toolchain
+// only (an upstream pin would otherwise download another), no workspace,
+// module graph updates allowed in the throwaway building module.
+func goEnv(cgo bool) []string {
+	c := "0"
+	if cgo {
+		c = "1"
+	}
+	return []string{"GOTOOLCHAIN=local", "GOWORK=off", "GOFLAGS=-mod=mod", "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=" + c}
+}

@@ -1,0 +1,121 @@
+package kit
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"fmt"
+	"os"
+	"strings"
+	"text/template"
+
+	"github.com/nodebake/nodebake/internal/command"
+)
+
+//go:embed files
+var files embed.FS
+
+// Tree is where the kit is installed: the image's root being assembled.
+type Tree interface {
+	WriteFile(path string, data []byte, mode os.FileMode, source string) error
+	MkdirAll(path string) error
+}
+
+// Units are the kit's units, enabled in every image with a kit.
+var Units = []string{"containerd.service", "kubelet.service"}
+
+// Config is what the kit's configuration files are rendered from.
+type Config struct {
+	SandboxImage string
+}
+
+// Install writes the artifacts and the kit's configuration into t.
+func Install(t Tree, arts []Artifact, cfg Config) error {
+	for _, a := range arts {
+		data, err := os.ReadFile(a.Path)
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", a.Name, err)
+		}
+		if err := t.WriteFile(a.Dest, data, 0o755, "kit:"+a.Source); err != nil {
+			return err
+		}
+	}
+	containerdConfig, err := render("containerd-config.toml.tmpl", cfg)
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		name, dest string
+		data       []byte
+	}{
+		{"containerd-config.toml.tmpl", "/etc/containerd/config.toml", containerdConfig},
+		{"containerd.service", "/usr/lib/systemd/system/containerd.service", nil},
+		{"kubelet.service", "/usr/lib/systemd/system/kubelet.service", nil},
+		{"10-kubeadm.conf", "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", nil},
+		{"crictl.yaml", "/etc/crictl.yaml", nil},
+	} {
+		data := f.data
+		if data == nil {
+			if data, err = files.ReadFile("files/" + f.name); err != nil {
+				return err
+			}
+		}
+		if err := t.WriteFile(f.dest, data, 0o644, "kit:"+f.name); err != nil {
+			return err
+		}
+	}
+	// Folders the kubelet and containerd expect to exist; on the
+	// read-only root they cannot make them.
+	for _, dir := range []string{
+		"/usr/libexec/kubernetes/kubelet-plugins/volume/exec",
+		"/etc/containerd/certs.d", "/etc/cni/net.d", "/etc/kubernetes/manifests",
+	} {
+		if err := t.MkdirAll(dir); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func render(name string, cfg Config) ([]byte, error) {
+	src, err := files.ReadFile("files/" + name)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := template.New(name).Option("missingkey=error").Parse(string(src))
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, cfg); err != nil {
+		return nil, fmt.Errorf("rendering %s: %w", name, err)
+	}
+	return b.Bytes(), nil
+}
+
+// ImageList runs the built kubeadm to list the images that
+// `kubeadm init` needs for version; kubeadm answers offline when the
+// version is given.
+func ImageList(ctx context.Context, run *command.Runner, kubeadm, version string) ([]string, error) {
+	out, err := run.Run(ctx, command.Cmd{Name: kubeadm, Args: []string{"config", "images", "list", "--kubernetes-version", version}})
+	if err != nil {
+		return nil, fmt.Errorf("listing kubeadm's images: %w", err)
+	}
+	var images []string
+	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			images = append(images, l)
+		}
+	}
+	return images, nil
+}
+
+// PauseImage is the pause image in a kubeadm image list.
+func PauseImage(images []string) (string, error) {
+	for _, img := range images {
+		if strings.Contains(img, "/pause:") {
+			return img, nil
+		}
+	}
+	return "", fmt.Errorf("kubeadm lists no pause image in %v", images)
+}
