@@ -15,6 +15,10 @@ fdisk
 squashfs-tools
 tar
 ca-certificates
+gcc
+libc6-dev
+pkg-config
+libseccomp-dev
 "
 missing=""
 for p in $packages; do

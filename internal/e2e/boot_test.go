@@ -128,6 +128,31 @@ func checkProbe(t *testing.T, boots map[int]map[string]string) {
 				t.Errorf("boot %d: %s = %q, want %q", n, k, got, want)
 			}
 		}
+		// The kit: the test profiles pin Kubernetes v1.37.2 and the
+		// default component versions.
+		kitExpect := map[string]string{
+			"kubeadm_version":           "v1.37.2",
+			"kubelet_version":           "v1.37.2",
+			"kubectl_version":           "v1.37.2",
+			"containerd_version":        "v2.4.2",
+			"runc_version":              "1.5.2",
+			"crictl_version":            "v1.36.0",
+			"containerd_active":         "active",
+			"crictl_info":               "ok",
+			"kubelet_enabled":           "enabled",
+			"containerd_systemd_cgroup": "true",
+			"containerd_sandbox":        "registry.k8s.io/pause:3.10.2",
+		}
+		for k, want := range kitExpect {
+			if got, ok := b[k]; !ok || got != want {
+				t.Errorf("boot %d: %s = %q, want %q", n, k, got, want)
+			}
+		}
+		for _, plugin := range []string{"bridge", "host-local", "loopback", "portmap"} {
+			if !strings.Contains(","+b["cni_plugins"]+",", ","+plugin+",") {
+				t.Errorf("boot %d: CNI plugin %s missing from /opt/cni/bin: %s", n, plugin, b["cni_plugins"])
+			}
+		}
 		if b["var_source"] != b["state_dev"] || b["state_dev"] == "" {
 			t.Errorf("boot %d: /var is on %q, the state partition is %q", n, b["var_source"], b["state_dev"])
 		}

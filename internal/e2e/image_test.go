@@ -34,6 +34,13 @@ type inspectReport struct {
 	Sysctls      map[string]string `json:"sysctls"`
 	Modules      []string          `json:"modules"`
 	EnabledUnits []string          `json:"enabledUnits"`
+	Kit          *struct {
+		KubernetesVersion string `json:"kubernetesVersion"`
+		Components        []struct {
+			Name, Version, Path, SHA256 string
+		} `json:"components"`
+		Images []string `json:"images"`
+	} `json:"kit"`
 }
 
 func inspectImage(t testing.TB, raw string) inspectReport {
@@ -153,7 +160,34 @@ func TestInspectReportsTheProfile(t *testing.T) {
 	if want := []string{"nf_conntrack", "overlay", "br_netfilter"}; !slices.Equal(rep.Modules, want) {
 		t.Errorf("modules %v, want %v", rep.Modules, want)
 	}
-	for _, u := range []string{"nodebake-testprobe.service", "nodebake-growstate.service", "nodebake-ssh-keygen.service", "systemd-networkd.service"} {
+	if rep.Kit == nil || rep.Kit.KubernetesVersion != "v1.37.2" {
+		t.Fatalf("kit %+v, want Kubernetes v1.37.2", rep.Kit)
+	}
+	paths := map[string]string{}
+	for _, c := range rep.Kit.Components {
+		if len(c.SHA256) != 64 {
+			t.Errorf("component %s has sha256 %q", c.Name, c.SHA256)
+		}
+		paths[c.Name] = c.Path + "@" + c.Version
+	}
+	for name, want := range map[string]string{
+		"kubeadm": "/usr/bin/kubeadm@v1.37.2", "kubelet": "/usr/bin/kubelet@v1.37.2", "kubectl": "/usr/bin/kubectl@v1.37.2",
+		"containerd": "/usr/bin/containerd@v2.4.2", "runc": "/usr/bin/runc@v1.5.2", "crictl": "/usr/bin/crictl@v1.36.0",
+		"bridge": "/opt/cni/bin/bridge@v1.9.1", "portmap": "/opt/cni/bin/portmap@v1.9.1",
+	} {
+		if paths[name] != want {
+			t.Errorf("component %s at %q, want %q", name, paths[name], want)
+		}
+	}
+	wantImages := []string{
+		"registry.k8s.io/kube-apiserver:v1.37.2", "registry.k8s.io/kube-controller-manager:v1.37.2",
+		"registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/kube-proxy:v1.37.2",
+		"registry.k8s.io/coredns/coredns:v1.14.6", "registry.k8s.io/pause:3.10.2", "registry.k8s.io/etcd:3.7.0-0",
+	}
+	if !slices.Equal(rep.Kit.Images, wantImages) {
+		t.Errorf("kubeadm's images %v, want %v", rep.Kit.Images, wantImages)
+	}
+	for _, u := range []string{"containerd.service", "kubelet.service", "nodebake-testprobe.service", "nodebake-growstate.service", "nodebake-ssh-keygen.service", "systemd-networkd.service"} {
 		if !slices.Contains(rep.EnabledUnits, u) {
 			t.Errorf("unit %s not enabled; enabled: %v", u, rep.EnabledUnits)
 		}

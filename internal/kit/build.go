@@ -35,6 +35,9 @@ type Builder struct {
 	Cache *cache.Cache
 	Log   *slog.Logger
 	Epoch time.Time
+	// Env is added to the go command's environment (a test sets its own
+	// GOCACHE with it).
+	Env []string
 }
 
 // Build returns every artifact of the kit, building what the cache lacks.
@@ -127,7 +130,7 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 			args = append(args, "-tags", strings.Join(r.tags, ","))
 		}
 		args = append(args, pkg)
-		if _, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: args, Dir: work, Env: goEnv(r.cgo)}); err != nil {
+		if _, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: args, Dir: work, Env: append(goEnv(r.cgo), b.Env...)}); err != nil {
 			os.Remove(tmp)
 			return nil, fmt.Errorf("building %s: %w", bin.name, err)
 		}
