@@ -51,3 +51,32 @@ func TestComponentBuildIsReproducible(t *testing.T) {
 		t.Errorf("two builds of crictl %s differ: %s and %s", version, sums[0], sums[1])
 	}
 }
+
+// TestPauseIsCompiledReproducibly compiles pause.c from the pinned
+// Kubernetes module twice, into two empty caches, and runs it.
+func TestPauseIsCompiledReproducibly(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs the Kubernetes module and gcc; run without -short")
+	}
+	ctx := context.Background()
+	var sums []string
+	for i := 0; i < 2; i++ {
+		b := &Builder{Run: &command.Runner{}, Cache: &cache.Cache{Dir: t.TempDir()}, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		path, err := b.Pause(ctx, "v1.37.2", "3.10.2")
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum, err := cache.FileSHA256(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sums = append(sums, sum)
+		out, err := (&command.Runner{}).Run(ctx, command.Cmd{Name: path, Args: []string{"-v"}})
+		if err != nil || string(out) != "pause.c v3.10.2\n" {
+			t.Errorf("pause -v: %q %v", out, err)
+		}
+	}
+	if sums[0] != sums[1] {
+		t.Errorf("two compiles of pause differ: %s and %s", sums[0], sums[1])
+	}
+}
