@@ -41,14 +41,10 @@ type Runner struct {
 // Run runs c and returns its standard output. On failure the error holds
 // the program's name, its exit status and the tail of its standard error.
 func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
-	path, err := exec.LookPath(c.Name)
+	cmd, err := r.command(ctx, c, "exec")
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w (the Makefile's deps target installs it)", c.Name, ErrNotFound)
+		return nil, err
 	}
-	cmd := exec.CommandContext(ctx, path, c.Args...)
-	cmd.Env = append(os.Environ(), c.Env...)
-	cmd.Dir = c.Dir
-	cmd.Stdin = c.Stdin
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout = &stdout
 	if c.Stdout != nil {
@@ -57,9 +53,6 @@ func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
 	cmd.Stderr = &stderr
 	if c.Stderr != nil {
 		cmd.Stderr = io.MultiWriter(&stderr, c.Stderr)
-	}
-	if r.Log != nil {
-		r.Log.Debug("exec", "cmd", c.Name, "args", strings.Join(c.Args, " "))
 	}
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {
@@ -73,6 +66,20 @@ func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
 // Start starts c in the background with its output going to out, for
 // programs such as QEMU that run while the caller works.
 func (r *Runner) Start(ctx context.Context, c Cmd, out io.Writer) (*exec.Cmd, error) {
+	cmd, err := r.command(ctx, c, "start")
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout = out
+	cmd.Stderr = out
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("starting %s: %w", c.Name, err)
+	}
+	return cmd, nil
+}
+
+// command finds the program and sets up everything but its output.
+func (r *Runner) command(ctx context.Context, c Cmd, verb string) (*exec.Cmd, error) {
 	path, err := exec.LookPath(c.Name)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w (the Makefile's deps target installs it)", c.Name, ErrNotFound)
@@ -81,13 +88,8 @@ func (r *Runner) Start(ctx context.Context, c Cmd, out io.Writer) (*exec.Cmd, er
 	cmd.Env = append(os.Environ(), c.Env...)
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
-	cmd.Stdout = out
-	cmd.Stderr = out
 	if r.Log != nil {
-		r.Log.Debug("start", "cmd", c.Name, "args", strings.Join(c.Args, " "))
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", c.Name, err)
+		r.Log.Debug(verb, "cmd", c.Name, "args", strings.Join(c.Args, " "))
 	}
 	return cmd, nil
 }
