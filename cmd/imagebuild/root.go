@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -89,5 +88,3 @@ func exitCode(err error) int {
 		return exitFailed
 	}
 }
-
-var _ = os.Stderr

@@ -75,7 +75,7 @@ func Files(c Config) ([]File, error) {
 		{Path: "/EFI/BOOT/BOOTX64.EFI", Data: boot},
 		{Path: "/EFI/systemd/systemd-bootx64.efi", Data: boot},
 		{Path: "/loader/loader.conf", Data: []byte(loader)},
-		{Path: "/loader/entries/" + entryName, Data: []byte(entry)},
+		{Path: EntryPath, Data: []byte(entry)},
 		{Path: kernelPath, Data: kernel},
 		{Path: initrdPath, Data: initrd},
 	}, nil

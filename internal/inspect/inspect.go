@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nodebake/nodebake/internal/bootloader"
 	"github.com/nodebake/nodebake/internal/diskimage"
 	"github.com/nodebake/nodebake/internal/manifest"
 )
@@ -91,7 +92,7 @@ func Image(path string) (*Report, error) {
 		}
 	}
 
-	entry, err := img.ReadESPFile("/loader/entries/nodebake.conf")
+	entry, err := img.ReadESPFile(bootloader.EntryPath)
 	if err != nil {
 		return nil, err
 	}
