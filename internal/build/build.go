@@ -85,8 +85,12 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 		esp       []diskimage.ESPFile
 		cmdline   string
 		artifacts []kit.Artifact
-		images    []string
+		imageRefs []string
+		baked     []manifest.Image
+		// networkManifest is the pod network's, rendered for the profile.
+		networkManifest []byte
 	)
+	kb := &kit.Builder{Run: run, Cache: c, Log: log, Epoch: epoch}
 	steps := []step{
 		{"resolve apt sources", func(ctx context.Context) error {
 			var entries []aptsource.Entry
@@ -109,8 +113,7 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 			if p.Spec.Kit == nil {
 				return nil
 			}
-			b := &kit.Builder{Run: run, Cache: c, Log: log, Epoch: epoch}
-			if artifacts, err = b.Build(ctx, p.Spec.Kit); err != nil {
+			if artifacts, err = kb.Build(ctx, p.Spec.Kit); err != nil {
 				return err
 			}
 			kubeadm := ""
@@ -119,8 +122,16 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 					kubeadm = a.Path
 				}
 			}
-			images, err = kit.ImageList(ctx, run, kubeadm, p.Spec.Kit.KubernetesVersion)
-			return err
+			if imageRefs, err = kit.ImageList(ctx, run, kubeadm, p.Spec.Kit.KubernetesVersion); err != nil {
+				return err
+			}
+			if n := p.Spec.Kit.Network; n.Plugin == profile.NetworkFlannel {
+				imageRefs = append(imageRefs, kit.FlannelImage(n.Version))
+				if networkManifest, err = kit.FlannelManifest(n.Version, n.PodCIDR); err != nil {
+					return err
+				}
+			}
+			return nil
 		}},
 		{"assemble root", func(ctx context.Context) error {
 			t, err := rootfs.Assemble(ctx, run, p, req.SourceDir, baseTar, work)
@@ -128,11 +139,29 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 				return err
 			}
 			if p.Spec.Kit != nil {
-				pause, err := kit.PauseImage(images)
+				pause, err := kit.PauseImage(imageRefs)
 				if err != nil {
 					return err
 				}
-				if err := kit.Install(t, artifacts, kit.Config{SandboxImage: pause}); err != nil {
+				// The images are built here, not in the kit step:
+				// kube-proxy's carries the node's own iptables.
+				imgs, err := kb.Images(ctx, p.Spec.Kit.KubernetesVersion, imageRefs, t.Root)
+				if err != nil {
+					return err
+				}
+				archive, entries, err := kb.Archive(imgs)
+				if err != nil {
+					return err
+				}
+				sources := map[string]string{}
+				for _, img := range imgs {
+					sources[img.Ref] = img.Source
+				}
+				for _, e := range entries {
+					baked = append(baked, manifest.Image{Ref: e.Ref, Digest: e.Digest, Source: sources[e.Ref]})
+				}
+				cfg := kit.Config{SandboxImage: pause, ImageArchive: archive, Images: entries, NetworkManifest: networkManifest}
+				if err := kit.Install(t, artifacts, cfg); err != nil {
 					return fmt.Errorf("installing the kit: %w", err)
 				}
 				if err := rootfs.Enable(ctx, run, t, kit.Units...); err != nil {
@@ -172,7 +201,7 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 				EnabledUnits: rootfs.EnabledUnits(tree.Root), Packages: tree.Packages, Files: tree.Added,
 			}
 			if p.Spec.Kit != nil {
-				m.Kit = &manifest.Kit{KubernetesVersion: p.Spec.Kit.KubernetesVersion, Components: artifacts, Images: images}
+				m.Kit = &manifest.Kit{KubernetesVersion: p.Spec.Kit.KubernetesVersion, Components: artifacts, Images: baked}
 			}
 			data := m.Marshal()
 			dest := filepath.Join(tree.Root, manifest.Path)

@@ -75,7 +75,9 @@ func bootAndProbe(t *testing.T, image string) map[int]map[string]string {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, imagebuild(t), "boot", image,
-		"--serial-log", serial, "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2")
+		"--serial-log", serial, "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2",
+		// No network device at all: nothing can be pulled.
+		"--no-network")
 	cmd.Dir = repoRoot(t)
 	start := time.Now()
 	qemuOut, err := cmd.CombinedOutput()
@@ -142,13 +144,30 @@ func checkProbe(t *testing.T, boots map[int]map[string]string) {
 			"kubelet_enabled":           "enabled",
 			"containerd_systemd_cgroup": "true",
 			"containerd_sandbox":        "registry.k8s.io/pause:3.10.2",
+			"kubelet_cgroup_driver":     "systemd",
+			// The baked images: all there, complete and pinned, with no
+			// network device to pull them through.
+			"images_service":    "active",
+			"images_wanted":     "7",
+			"images_missing":    "",
+			"images_incomplete": "",
+			"images_unpinned":   "",
+			"images_crictl":     "8", // and flannel's
+			"flannel_version":   "v0.28.10",
+			"flannel_iptables":  "nf_tables",
+			"flannel_manifest":  "10.244.0.0/16",
+			"proxy_iptables":    "nf_tables",
+			"proxy_version":     "v1.37.2",
+			"etcd_version":      "3.7.0",
+			"coredns_version":   "1.14.6",
+			"preflight":         "ok",
 		}
 		for k, want := range kitExpect {
 			if got, ok := b[k]; !ok || got != want {
 				t.Errorf("boot %d: %s = %q, want %q", n, k, got, want)
 			}
 		}
-		for _, plugin := range []string{"bridge", "host-local", "loopback", "portmap"} {
+		for _, plugin := range []string{"bridge", "host-local", "loopback", "portmap", "flannel"} {
 			if !strings.Contains(","+b["cni_plugins"]+",", ","+plugin+",") {
 				t.Errorf("boot %d: CNI plugin %s missing from /opt/cni/bin: %s", n, plugin, b["cni_plugins"])
 			}

@@ -39,7 +39,7 @@ type inspectReport struct {
 		Components        []struct {
 			Name, Version, Path, SHA256 string
 		} `json:"components"`
-		Images []string `json:"images"`
+		Images []struct{ Ref, Digest, Source string } `json:"images"`
 	} `json:"kit"`
 }
 
@@ -174,6 +174,7 @@ func TestInspectReportsTheProfile(t *testing.T) {
 		"kubeadm": "/usr/bin/kubeadm@v1.37.2", "kubelet": "/usr/bin/kubelet@v1.37.2", "kubectl": "/usr/bin/kubectl@v1.37.2",
 		"containerd": "/usr/bin/containerd@v2.4.2", "runc": "/usr/bin/runc@v1.5.2", "crictl": "/usr/bin/crictl@v1.36.0",
 		"bridge": "/opt/cni/bin/bridge@v1.9.1", "portmap": "/opt/cni/bin/portmap@v1.9.1",
+		"flannel": "/opt/cni/bin/flannel@v0.9.1",
 	} {
 		if paths[name] != want {
 			t.Errorf("component %s at %q, want %q", name, paths[name], want)
@@ -183,11 +184,20 @@ func TestInspectReportsTheProfile(t *testing.T) {
 		"registry.k8s.io/kube-apiserver:v1.37.2", "registry.k8s.io/kube-controller-manager:v1.37.2",
 		"registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/kube-proxy:v1.37.2",
 		"registry.k8s.io/coredns/coredns:v1.14.6", "registry.k8s.io/pause:3.10.2", "registry.k8s.io/etcd:3.7.0-0",
+		"ghcr.io/flannel-io/flannel:v0.28.10",
 	}
-	if !slices.Equal(rep.Kit.Images, wantImages) {
-		t.Errorf("kubeadm's images %v, want %v", rep.Kit.Images, wantImages)
+	var refs []string
+	for _, img := range rep.Kit.Images {
+		refs = append(refs, img.Ref)
+		if !strings.HasPrefix(img.Digest, "sha256:") || len(img.Digest) != 71 || img.Source == "" {
+			t.Errorf("image %s: digest %q, source %q", img.Ref, img.Digest, img.Source)
+		}
 	}
-	for _, u := range []string{"containerd.service", "kubelet.service", "nodebake-testprobe.service", "nodebake-growstate.service", "nodebake-ssh-keygen.service", "systemd-networkd.service"} {
+	slices.Sort(wantImages)
+	if !slices.Equal(refs, wantImages) {
+		t.Errorf("baked images %v, want kubeadm's %v", refs, wantImages)
+	}
+	for _, u := range []string{"containerd.service", "nodebake-images.service", "kubelet.service", "nodebake-testprobe.service", "nodebake-growstate.service", "nodebake-ssh-keygen.service", "systemd-networkd.service"} {
 		if !slices.Contains(rep.EnabledUnits, u) {
 			t.Errorf("unit %s not enabled; enabled: %v", u, rep.EnabledUnits)
 		}
@@ -234,5 +244,48 @@ func TestManifestMatchesImage(t *testing.T) {
 	}
 	if string(inside) != string(outside) {
 		t.Error("the manifest inside the image differs from the one beside it")
+	}
+}
+
+// TestBakedImagesMatchManifest reads the image archive out of the root
+// with unsquashfs and tar and checks it holds, by name and digest, the
+// images the manifest lists.
+func TestBakedImagesMatchManifest(t *testing.T) {
+	out := testImage(t)
+	raw := filepath.Join(out, "test.raw")
+	rep := inspectImage(t, raw)
+	dir := filepath.Join(t.TempDir(), "root")
+	tool(t, "unsquashfs", "-o", fmt.Sprint(rep.Partitions[1].Start), "-d", dir, raw, "/usr/share/nodebake/images")
+	images := filepath.Join(dir, "usr/share/nodebake/images")
+	index := tool(t, "tar", "-xOf", filepath.Join(images, "kit.tar"), "index.json")
+	var idx struct {
+		Manifests []struct {
+			Digest      string            `json:"digest"`
+			Annotations map[string]string `json:"annotations"`
+		} `json:"manifests"`
+	}
+	if err := json.Unmarshal([]byte(index), &idx); err != nil {
+		t.Fatalf("index.json: %v\n%s", err, index)
+	}
+	inArchive := map[string]string{}
+	for _, m := range idx.Manifests {
+		inArchive[m.Annotations["io.containerd.image.name"]] = m.Digest
+	}
+	list, err := os.ReadFile(filepath.Join(images, "kit.list"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	inList := map[string]string{}
+	for _, l := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+		ref, digest, _ := strings.Cut(l, " ")
+		inList[ref] = digest
+	}
+	if len(rep.Kit.Images) == 0 || len(inArchive) != len(rep.Kit.Images) || len(inList) != len(rep.Kit.Images) {
+		t.Fatalf("manifest lists %d images, the archive holds %d, kit.list %d", len(rep.Kit.Images), len(inArchive), len(inList))
+	}
+	for _, img := range rep.Kit.Images {
+		if inArchive[img.Ref] != img.Digest || inList[img.Ref] != img.Digest {
+			t.Errorf("%s: manifest %s, archive %s, kit.list %s", img.Ref, img.Digest, inArchive[img.Ref], inList[img.Ref])
+		}
 	}
 }

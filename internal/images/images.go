@@ -23,11 +23,13 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// File is one file in an image layer.
+// File is one file in an image layer: a regular file, or a symbolic link
+// when Link is set.
 type File struct {
 	Path string // absolute
 	Data []byte
 	Mode int64
+	Link string // the link's target
 }
 
 // Spec is a single-layer image: its files and how it runs.
@@ -102,6 +104,12 @@ func layerTar(files []File, epoch time.Time) ([]byte, error) {
 					return nil, err
 				}
 			}
+		}
+		if f.Link != "" {
+			if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeSymlink, Name: rel, Linkname: f.Link, Mode: 0o777, ModTime: epoch, Format: tar.FormatPAX}); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: f.Mode, Size: int64(len(f.Data)), ModTime: epoch, Format: tar.FormatPAX}); err != nil {
 			return nil, err

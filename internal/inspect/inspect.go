@@ -33,7 +33,7 @@ type Report struct {
 type Kit struct {
 	KubernetesVersion string      `json:"kubernetesVersion"`
 	Components        []Component `json:"components"`
-	Images            []string    `json:"images"`
+	Images            []manifest.Image `json:"images"`
 }
 
 // Component is one program of the kit, as the manifest records it.
@@ -197,8 +197,8 @@ func (r *Report) WriteText(w io.Writer) {
 	for _, c := range r.Kit.Components {
 		fmt.Fprintf(w, "  %-24s %-8s %-34s %s\n", c.Name, c.Version, c.Path, c.SHA256)
 	}
-	fmt.Fprintln(w, "\nImages kubeadm needs:")
+	fmt.Fprintln(w, "\nImages:")
 	for _, img := range r.Kit.Images {
-		fmt.Fprintf(w, "  %s\n", img)
+		fmt.Fprintf(w, "  %-52s %s\n", img.Ref, img.Digest)
 	}
 }

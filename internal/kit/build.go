@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nodebake/nodebake/internal/cache"
@@ -38,24 +39,39 @@ type Builder struct {
 	// Env is added to the go command's environment (a test sets its own
 	// GOCACHE with it).
 	Env []string
+
+	mu      sync.Mutex
+	modules map[string]Module
 }
 
 // Build returns every artifact of the kit, building what the cache lacks.
 func (b *Builder) Build(ctx context.Context, k *profile.Kit) ([]Artifact, error) {
-	goVersion, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Env: goEnv(false)})
+	goVersion, err := b.goVersion(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("finding the Go toolchain: %w", err)
+		return nil, err
 	}
 	var out []Artifact
 	for _, name := range profile.ComponentNames {
-		c := k.Components[name]
-		arts, err := b.buildGo(ctx, name, recipes[name], c.Version, strings.TrimSpace(string(goVersion)))
+		c, ok := k.Components[name]
+		if !ok {
+			continue // flannel's plugin, in a kit without flannel
+		}
+		arts, err := b.buildGo(ctx, name, recipes[name], c.Version, goVersion)
 		if err != nil {
 			return nil, fmt.Errorf("component %s: %w", name, err)
 		}
 		out = append(out, arts...)
 	}
 	return out, nil
+}
+
+// goVersion is the toolchain's version, part of every build's cache key.
+func (b *Builder) goVersion(ctx context.Context) (string, error) {
+	out, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Env: goEnv(false)})
+	if err != nil {
+		return "", fmt.Errorf("finding the Go toolchain: %w", err)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 // key is the cache key of one binary: everything that goes into it.
@@ -78,6 +94,11 @@ func (b *Builder) key(name string, r recipe, version, goVersion string, bin bina
 
 func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, goVersion string) ([]Artifact, error) {
 	source := "go:" + r.module + "@" + version
+	// The module is resolved even when every binary is cached, so the
+	// lock records its go.sum hash.
+	if _, err := b.moduleDir(ctx, r.module, version); err != nil {
+		return nil, err
+	}
 	var (
 		out     []Artifact
 		missing []binary

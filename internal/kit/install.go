@@ -10,6 +10,7 @@ import (
 	"text/template"
 
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/images"
 )
 
 //go:embed files
@@ -22,12 +23,32 @@ type Tree interface {
 }
 
 // Units are the kit's units, enabled in every image with a kit.
-var Units = []string{"containerd.service", "kubelet.service"}
+var Units = []string{"containerd.service", "nodebake-images.service", "kubelet.service"}
 
 // Config is what the kit's configuration files are rendered from.
 type Config struct {
 	SandboxImage string
+	// ImageArchive is an OCI archive of the baked images (see
+	// images.WriteArchive), and Images the references and digests in it.
+	ImageArchive string
+	Images       []images.Entry
+	// NetworkManifest is the pod network's rendered manifest, if any.
+	NetworkManifest []byte
 }
+
+// NetworkManifestPath is where the pod network's manifest is in the
+// image; firstboot applies it after kubeadm init.
+const NetworkManifestPath = "/usr/share/nodebake/network.yaml"
+
+// FlannelManifest renders flannel's manifest for its version and the pod
+// CIDR.
+func FlannelManifest(version, podCIDR string) ([]byte, error) {
+	return render("flannel.yaml.tmpl", struct{ Version, PodCIDR, Image string }{version, podCIDR, FlannelImage(version)})
+}
+
+// ImagesDir is where the baked image archives are in the image;
+// nodebake-images.service imports them into containerd at boot.
+const ImagesDir = "/usr/share/nodebake/images"
 
 // Install writes the artifacts and the kit's configuration into t.
 func Install(t Tree, arts []Artifact, cfg Config) error {
@@ -53,6 +74,8 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 		{"kubelet.service", "/usr/lib/systemd/system/kubelet.service", nil},
 		{"10-kubeadm.conf", "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", nil},
 		{"crictl.yaml", "/etc/crictl.yaml", nil},
+		{"nodebake-images.service", "/usr/lib/systemd/system/nodebake-images.service", nil},
+		{"import-images", "/usr/lib/nodebake/import-images", nil},
 	} {
 		data := f.data
 		if data == nil {
@@ -60,7 +83,32 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 				return err
 			}
 		}
-		if err := t.WriteFile(f.dest, data, 0o644, "kit:"+f.name); err != nil {
+		mode := os.FileMode(0o644)
+		if strings.HasPrefix(f.dest, "/usr/lib/nodebake/") {
+			mode = 0o755
+		}
+		if err := t.WriteFile(f.dest, data, mode, "kit:"+f.name); err != nil {
+			return err
+		}
+	}
+	if cfg.NetworkManifest != nil {
+		if err := t.WriteFile(NetworkManifestPath, cfg.NetworkManifest, 0o644, "kit:network"); err != nil {
+			return err
+		}
+	}
+	if cfg.ImageArchive != "" {
+		data, err := os.ReadFile(cfg.ImageArchive)
+		if err != nil {
+			return err
+		}
+		if err := t.WriteFile(ImagesDir+"/kit.tar", data, 0o644, "kit:images"); err != nil {
+			return err
+		}
+		var list strings.Builder
+		for _, e := range cfg.Images {
+			fmt.Fprintf(&list, "%s %s\n", e.Ref, e.Digest)
+		}
+		if err := t.WriteFile(ImagesDir+"/kit.list", []byte(list.String()), 0o644, "kit:images"); err != nil {
 			return err
 		}
 	}
@@ -77,7 +125,7 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 	return nil
 }
 
-func render(name string, cfg Config) ([]byte, error) {
+func render(name string, data any) ([]byte, error) {
 	src, err := files.ReadFile("files/" + name)
 	if err != nil {
 		return nil, err
@@ -87,7 +135,7 @@ func render(name string, cfg Config) ([]byte, error) {
 		return nil, err
 	}
 	var b bytes.Buffer
-	if err := tmpl.Execute(&b, cfg); err != nil {
+	if err := tmpl.Execute(&b, data); err != nil {
 		return nil, fmt.Errorf("rendering %s: %w", name, err)
 	}
 	return b.Bytes(), nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/nodebake/nodebake/internal/cache"
@@ -54,19 +55,43 @@ func (b *Builder) Pause(ctx context.Context, kubeVersion, tag string) (string, e
 	return b.Cache.Commit("kit", key, tmp)
 }
 
-// moduleDir downloads a module (checked against the checksum database)
-// and returns its folder in the module cache.
+// moduleDir downloads a module (checked against the checksum database),
+// records it with its go.sum hash, and returns its folder in the module
+// cache.
 func (b *Builder) moduleDir(ctx context.Context, module, version string) (string, error) {
 	out, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: []string{"mod", "download", "-json", module + "@" + version}, Env: goEnv(false)})
 	if err != nil {
 		return "", fmt.Errorf("downloading %s@%s: %w", module, version, err)
 	}
-	var info struct{ Dir, Error string }
+	var info struct{ Dir, Sum, Error string }
 	if err := json.Unmarshal(out, &info); err != nil {
 		return "", err
 	}
 	if info.Error != "" || info.Dir == "" {
 		return "", fmt.Errorf("downloading %s@%s: %s", module, version, info.Error)
 	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.modules == nil {
+		b.modules = map[string]Module{}
+	}
+	b.modules[module+"@"+version] = Module{Path: module, Version: version, Sum: info.Sum}
 	return info.Dir, nil
+}
+
+// Module is a Go module the kit was built from, with its go.sum hash.
+type Module struct {
+	Path, Version, Sum string
+}
+
+// Modules are the Go modules every build so far came from, sorted.
+func (b *Builder) Modules() []Module {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Module, 0, len(b.modules))
+	for _, m := range b.modules {
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path+"@"+out[i].Version < out[j].Path+"@"+out[j].Version })
+	return out
 }

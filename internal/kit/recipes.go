@@ -137,4 +137,14 @@ var recipes = map[string]recipe{
 			return []string{"-X", "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=" + v}
 		},
 	},
+	// flannel's CNI plugin is baked into /opt/cni/bin, which is read-only:
+	// upstream's DaemonSet copies it there with an init container instead.
+	profile.ComponentFlannelCNI: {
+		module:   "github.com/containernetworking/plugins",
+		binaries: []binary{{"plugins/meta/flannel", "flannel"}},
+		dir:      "/opt/cni/bin",
+		ldflags: func(v string, _ time.Time) []string {
+			return []string{"-X", "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=" + v}
+		},
+	},
 }

@@ -41,8 +41,16 @@ type Manifest struct {
 type Kit struct {
 	KubernetesVersion string         `json:"kubernetesVersion"`
 	Components        []kit.Artifact `json:"components"`
-	// Images are what kubeadm needs for KubernetesVersion.
-	Images []string `json:"images"`
+	// Images are the baked images: what kubeadm needs for
+	// KubernetesVersion, and the pod network's.
+	Images []Image `json:"images"`
+}
+
+// Image is one baked container image.
+type Image struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+	Source string `json:"source"` // such as go:k8s.io/kubernetes@v1.37.2
 }
 
 // Marshal is the manifest's canonical JSON, indented, with a newline.

@@ -12,6 +12,9 @@ const (
 	DefaultSourceDateEpoch = int64(1735689600) // 2025-01-01T00:00:00Z
 
 	DefaultKubernetesVersion = "v1.37.2"
+	DefaultNetwork           = NetworkFlannel
+	DefaultFlannelVersion    = "v0.28.10"
+	DefaultPodCIDR           = "10.244.0.0/16"
 )
 
 // defaultComponentVersions are the pinned versions of the kit's
@@ -21,6 +24,9 @@ var defaultComponentVersions = map[string]string{
 	ComponentRunc:       "v1.5.2",
 	ComponentCrictl:     "v1.36.0",
 	ComponentCNIPlugins: "v1.9.1",
+	// flannel's CNI plugin left containernetworking/plugins after v0.9.1;
+	// its own module (flannel-io/cni-plugin) is not on the Go proxy.
+	ComponentFlannelCNI: "v0.9.1",
 }
 
 // DefaultCmdline puts the console on both the screen and the first serial
@@ -108,10 +114,24 @@ func setKitDefaults(k *Kit) {
 	if k.KubernetesVersion == "" {
 		k.KubernetesVersion = DefaultKubernetesVersion
 	}
+	if k.Network.Plugin == "" {
+		k.Network.Plugin = DefaultNetwork
+	}
+	if k.Network.Plugin == NetworkFlannel {
+		if k.Network.Version == "" {
+			k.Network.Version = DefaultFlannelVersion
+		}
+		if k.Network.PodCIDR == "" {
+			k.Network.PodCIDR = DefaultPodCIDR
+		}
+	}
 	if k.Components == nil {
 		k.Components = map[string]Component{}
 	}
 	for _, name := range ComponentNames {
+		if name == ComponentFlannelCNI && k.Network.Plugin != NetworkFlannel {
+			continue
+		}
 		c := k.Components[name]
 		if c.Source == "" {
 			c.Source = SourceGo

@@ -93,13 +93,38 @@ type Kit struct {
 	// Components maps a component name (see ComponentNames) to where it
 	// comes from. Every component is present; defaults fill the rest.
 	Components map[string]Component `json:"components"`
+	// Network is the pod network baked with the kit.
+	Network Network `json:"network"`
 }
+
+// Network is the pod network: its plugin, the plugin's version and the
+// pod CIDR its manifest is rendered for. kubeadm's podSubnet must match.
+type Network struct {
+	// Plugin is "flannel" (the default) or "none".
+	Plugin  string `json:"plugin"`
+	Version string `json:"version,omitempty"`
+	PodCIDR string `json:"podCIDR,omitempty"`
+}
+
+// Pod network plugins.
+const (
+	NetworkFlannel = "flannel"
+	NetworkNone    = "none"
+)
 
 // Component is one piece of the kit and its source.
 type Component struct {
-	// Source is "go": the Go module at Version, built here reproducibly.
+	// Source is "go" (the default: the Go module at Version, built here
+	// reproducibly), "url" (downloaded from URL) or "file" (read from
+	// Path). A url or file is the program itself or a .tar.gz holding it
+	// (and, for containerd and the CNI plugins, its siblings).
 	Source  string `json:"source"`
 	Version string `json:"version"`
+	URL     string `json:"url,omitempty"`
+	Path    string `json:"path,omitempty"`
+	// SHA256 pins a url or file source's content. Without it, the
+	// profile's lock must pin it.
+	SHA256 string `json:"sha256,omitempty"`
 }
 
 // Component names.
@@ -111,13 +136,21 @@ const (
 	ComponentRunc       = "runc"
 	ComponentCrictl     = "crictl"
 	ComponentCNIPlugins = "cni-plugins"
+	// ComponentFlannelCNI is flannel's CNI plugin, only in a kit whose
+	// pod network is flannel.
+	ComponentFlannelCNI = "flannel-cni"
 )
 
 // ComponentNames lists every kit component, in build order.
 var ComponentNames = []string{
 	ComponentKubeadm, ComponentKubelet, ComponentKubectl,
 	ComponentContainerd, ComponentRunc, ComponentCrictl, ComponentCNIPlugins,
+	ComponentFlannelCNI,
 }
 
 // Component sources.
-const SourceGo = "go"
+const (
+	SourceGo   = "go"
+	SourceURL  = "url"
+	SourceFile = "file"
+)

@@ -2,13 +2,19 @@ package profile
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strconv"
 )
 
-var semverRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
+var (
+	semverRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
+	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
 
 // validateKit checks the kit's sources, versions and version skew:
 // kubelet, kubeadm and kubectl are the Kubernetes version, and containerd
@@ -20,6 +26,24 @@ func validateKit(k *Kit) []FieldError {
 	}
 	if !semverRE.MatchString(k.KubernetesVersion) {
 		add("spec.kit.kubernetesVersion", "must be a version such as v1.37.2, not %q", k.KubernetesVersion)
+	}
+	switch k.Network.Plugin {
+	case NetworkFlannel:
+		if !semverRE.MatchString(k.Network.Version) {
+			add("spec.kit.network.version", "must be a version such as v0.28.10, not %q", k.Network.Version)
+		}
+		if p, err := netip.ParsePrefix(k.Network.PodCIDR); err != nil || p != p.Masked() || !p.Addr().Is4() || p.Bits() > 24 {
+			add("spec.kit.network.podCIDR", "must be an IPv4 network of /24 or larger, such as 10.244.0.0/16, not %q", k.Network.PodCIDR)
+		}
+	case NetworkNone:
+		if k.Network.Version != "" || k.Network.PodCIDR != "" {
+			add("spec.kit.network", "plugin none takes no version or podCIDR")
+		}
+		if _, ok := k.Components[ComponentFlannelCNI]; ok {
+			add("spec.kit.components."+ComponentFlannelCNI, "only a kit whose network plugin is flannel has it")
+		}
+	default:
+		add("spec.kit.network.plugin", "must be %q or %q, not %q", NetworkFlannel, NetworkNone, k.Network.Plugin)
 	}
 	names := make([]string, 0, len(k.Components))
 	for name := range k.Components {
@@ -33,8 +57,27 @@ func validateKit(k *Kit) []FieldError {
 			add(path, "unknown component; the kit has %v", ComponentNames)
 			continue
 		}
-		if c.Source != SourceGo {
-			add(path+".source", "must be %q, not %q", SourceGo, c.Source)
+		if name == ComponentFlannelCNI && k.Network.Plugin != NetworkFlannel {
+			continue // reported above
+		}
+		switch c.Source {
+		case SourceGo:
+			if c.URL != "" || c.Path != "" || c.SHA256 != "" {
+				add(path, "a go source takes no url, path or sha256")
+			}
+		case SourceURL:
+			if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+				add(path+".url", "must be an http or https URL, not %q", c.URL)
+			}
+		case SourceFile:
+			if !filepath.IsAbs(c.Path) {
+				add(path+".path", "must be an absolute path, not %q", c.Path)
+			}
+		default:
+			add(path+".source", "must be %q, %q or %q, not %q", SourceGo, SourceURL, SourceFile, c.Source)
+		}
+		if c.SHA256 != "" && !sha256RE.MatchString(c.SHA256) {
+			add(path+".sha256", "must be 64 lowercase hex digits")
 		}
 		if !semverRE.MatchString(c.Version) {
 			add(path+".version", "must be a version such as v1.2.3, not %q", c.Version)

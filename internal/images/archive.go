@@ -1,0 +1,119 @@
+package images
+
+import (
+	"archive/tar"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+)
+
+// Entry is one image in an archive: its full reference and manifest digest.
+type Entry struct {
+	Ref    string `json:"ref"`
+	Digest string `json:"digest"`
+}
+
+// Key is the cache key of the archive of specs: every input of every
+// image, so an archive cached under it is the one BuildArchive would write.
+func Key(specs []Spec, epoch time.Time) string {
+	h := sha256.New()
+	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
+	field("nodebake-images-v1")
+	field(strconv.FormatInt(epoch.Unix(), 10))
+	sorted := append([]Spec(nil), specs...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Ref < sorted[j].Ref })
+	for _, s := range sorted {
+		field(s.Ref)
+		field(strings.Join(s.Entrypoint, "\x00"))
+		field(strings.Join(s.Cmd, "\x00"))
+		field(strings.Join(s.Env, "\x00"))
+		field(s.User)
+		field(strconv.FormatInt(s.Epoch.Unix(), 10))
+		files := append([]File(nil), s.Files...)
+		sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
+		for _, f := range files {
+			sum := sha256.Sum256(f.Data)
+			field(f.Path)
+			field(f.Link)
+			field(strconv.FormatInt(f.Mode, 8))
+			field(hex.EncodeToString(sum[:]))
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// BuildArchive builds every spec and writes them to w as one OCI archive
+// (see WriteArchive). It returns the images in reference order.
+func BuildArchive(w io.Writer, specs []Spec, epoch time.Time) ([]Entry, error) {
+	imgs := make(map[string]v1.Image, len(specs))
+	for _, s := range specs {
+		if _, dup := imgs[s.Ref]; dup {
+			return nil, fmt.Errorf("image %s is listed twice", s.Ref)
+		}
+		img, err := Build(s)
+		if err != nil {
+			return nil, err
+		}
+		imgs[s.Ref] = img
+	}
+	if err := WriteArchive(w, imgs, epoch); err != nil {
+		return nil, err
+	}
+	entries := make([]Entry, 0, len(imgs))
+	for ref, img := range imgs {
+		d, err := Digest(img)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, Entry{Ref: ref, Digest: d})
+	}
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Ref < entries[j].Ref })
+	return entries, nil
+}
+
+// ReadArchive lists the images of an OCI archive written by WriteArchive,
+// from its index.json, in reference order.
+func ReadArchive(path string) ([]Entry, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	tr := tar.NewReader(f)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: no index.json: not an OCI archive", path)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		if h.Name != "index.json" {
+			continue
+		}
+		var index v1.IndexManifest
+		if err := json.NewDecoder(tr).Decode(&index); err != nil {
+			return nil, fmt.Errorf("%s: index.json: %w", path, err)
+		}
+		var entries []Entry
+		for _, m := range index.Manifests {
+			ref := m.Annotations["io.containerd.image.name"]
+			if ref == "" {
+				return nil, fmt.Errorf("%s: manifest %s has no io.containerd.image.name", path, m.Digest)
+			}
+			entries = append(entries, Entry{Ref: ref, Digest: m.Digest.String()})
+		}
+		sort.Slice(entries, func(i, j int) bool { return entries[i].Ref < entries[j].Ref })
+		return entries, nil
+	}
+}

@@ -1,0 +1,234 @@
+package kit
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/nodebake/nodebake/internal/images"
+)
+
+// Image is one container image of the kit, ready to be built.
+type Image struct {
+	Ref    string
+	Source string // such as go:k8s.io/kubernetes@v1.37.2
+	Spec   images.Spec
+}
+
+// imagePath is the PATH in every built image; kubeadm's manifests name
+// commands (kube-apiserver, etcd) without a folder.
+const imagePath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+// imageRecipe is how an image that kubeadm names is built from Go sources.
+type imageRecipe struct {
+	recipe
+	// moduleVersion maps the image's tag to its module's version.
+	moduleVersion func(kubeVersion, tag string) (string, error)
+	entrypoint    []string
+	// iptables adds the iptables (nf_tables) userspace from the node's root.
+	iptables bool
+}
+
+// sameAsKubernetes is the module version of the images kubeadm tags with
+// the Kubernetes version itself.
+func sameAsKubernetes(kubeVersion, tag string) (string, error) {
+	if tag != kubeVersion {
+		return "", fmt.Errorf("tag %s is not the Kubernetes version %s", tag, kubeVersion)
+	}
+	return tag, nil
+}
+
+var etcdTagRE = regexp.MustCompile(`^(\d+\.\d+\.\d+)-\d+$`)
+
+func kubernetesImage(cmd string, iptables bool) imageRecipe {
+	r := kubernetesRecipe(cmd)
+	r.dir = "/usr/local/bin"
+	return imageRecipe{recipe: r, moduleVersion: sameAsKubernetes, iptables: iptables}
+}
+
+// imageRecipes are keyed by the image's repository below the registry.
+var imageRecipes = map[string]imageRecipe{
+	"kube-apiserver":          kubernetesImage("kube-apiserver", false),
+	"kube-controller-manager": kubernetesImage("kube-controller-manager", false),
+	"kube-scheduler":          kubernetesImage("kube-scheduler", false),
+	"kube-proxy":              kubernetesImage("kube-proxy", true),
+	// etcd's images are tagged 3.7.0-0: the etcd version and an image
+	// revision.
+	"etcd": {
+		recipe: recipe{
+			module:   "go.etcd.io/etcd/server/v3",
+			binaries: []binary{{"", "etcd"}},
+			dir:      "/usr/local/bin",
+			ldflags:  func(string, time.Time) []string { return nil },
+		},
+		moduleVersion: func(_, tag string) (string, error) {
+			m := etcdTagRE.FindStringSubmatch(tag)
+			if m == nil {
+				return "", fmt.Errorf("etcd tag %q is not VERSION-REVISION", tag)
+			}
+			return "v" + m[1], nil
+		},
+	},
+	"coredns/coredns": {
+		recipe: recipe{
+			module:   "github.com/coredns/coredns",
+			binaries: []binary{{"", "coredns"}},
+			dir:      "",
+			ldflags:  func(string, time.Time) []string { return nil },
+		},
+		moduleVersion: func(_, tag string) (string, error) {
+			if !strings.HasPrefix(tag, "v") {
+				return "", fmt.Errorf("coredns tag %q is not a version", tag)
+			}
+			return tag, nil
+		},
+		entrypoint: []string{"/coredns"},
+	},
+	// flanneld and the program its DaemonSet's init container runs to
+	// write the CNI configuration; flanneld writes iptables rules.
+	"flannel-io/flannel": {
+		recipe: recipe{
+			module:   "github.com/flannel-io/flannel",
+			binaries: []binary{{"", "flanneld"}, {"cmd/install_conf", "install-conf"}},
+			dir:      "/opt/bin",
+			ldflags: func(v string, _ time.Time) []string {
+				return []string{"-X", "github.com/flannel-io/flannel/pkg/version.Version=" + v}
+			},
+		},
+		moduleVersion: func(_, tag string) (string, error) { return tag, nil },
+		iptables:      true,
+	},
+}
+
+// FlannelImage is the reference of flannel's image at version, the name
+// upstream's manifest uses.
+func FlannelImage(version string) string { return "ghcr.io/flannel-io/flannel:" + version }
+
+// splitRef splits registry.k8s.io/coredns/coredns:v1.14.6 into its
+// repository below the registry and its tag.
+func splitRef(ref string) (repo, tag string, err error) {
+	colon := strings.LastIndex(ref, ":")
+	slash := strings.Index(ref, "/")
+	if colon < 0 || slash < 0 || colon < slash {
+		return "", "", fmt.Errorf("image %q has no registry and tag", ref)
+	}
+	return ref[slash+1 : colon], ref[colon+1:], nil
+}
+
+// Images builds the programs of every image in refs (as kubeadm lists
+// them for kubeVersion) and returns the images' specs. root is the node's
+// assembled root, where kube-proxy's iptables userspace comes from.
+func (b *Builder) Images(ctx context.Context, kubeVersion string, refs []string, root string) ([]Image, error) {
+	goVersion, err := b.goVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Image
+	for _, ref := range refs {
+		img, err := b.image(ctx, kubeVersion, ref, root, goVersion)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		}
+		out = append(out, img)
+	}
+	return out, nil
+}
+
+func (b *Builder) image(ctx context.Context, kubeVersion, ref, root, goVersion string) (Image, error) {
+	repo, tag, err := splitRef(ref)
+	if err != nil {
+		return Image{}, err
+	}
+	spec := images.Spec{Ref: ref, Env: []string{imagePath}, Epoch: b.Epoch}
+	if repo == "pause" {
+		path, err := b.Pause(ctx, kubeVersion, tag)
+		if err != nil {
+			return Image{}, err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return Image{}, err
+		}
+		// As upstream: the program alone, run as nobody.
+		spec.Files = []images.File{{Path: "/pause", Data: data, Mode: 0o755}}
+		spec.Entrypoint = []string{"/pause"}
+		spec.User = "65535:65535"
+		return Image{Ref: ref, Source: "c:k8s.io/kubernetes@" + kubeVersion + "/build/pause", Spec: spec}, nil
+	}
+	r, ok := imageRecipes[repo]
+	if !ok {
+		return Image{}, fmt.Errorf("no recipe builds %s; give it another source", repo)
+	}
+	version, err := r.moduleVersion(kubeVersion, tag)
+	if err != nil {
+		return Image{}, err
+	}
+	arts, err := b.buildGo(ctx, "image:"+repo, r.recipe, version, goVersion)
+	if err != nil {
+		return Image{}, err
+	}
+	for _, a := range arts {
+		data, err := os.ReadFile(a.Path)
+		if err != nil {
+			return Image{}, err
+		}
+		spec.Files = append(spec.Files, images.File{Path: a.Dest, Data: data, Mode: 0o755})
+	}
+	if r.iptables {
+		files, err := IptablesFiles(root)
+		if err != nil {
+			return Image{}, fmt.Errorf("iptables userspace: %w", err)
+		}
+		spec.Files = append(spec.Files, files...)
+	}
+	spec.Entrypoint = r.entrypoint
+	return Image{Ref: ref, Source: "go:" + r.module + "@" + version, Spec: spec}, nil
+}
+
+// Archive builds the images into one OCI archive, cached by every input
+// of every image, and returns its path and what it holds.
+func (b *Builder) Archive(imgs []Image) (string, []images.Entry, error) {
+	specs := make([]images.Spec, len(imgs))
+	for i, img := range imgs {
+		specs[i] = img.Spec
+	}
+	key := images.Key(specs, b.Epoch)
+	path, ok, err := b.Cache.Lookup("images", key)
+	if err != nil {
+		return "", nil, err
+	}
+	if !ok {
+		start := time.Now()
+		tmp, err := b.Cache.TempPath("images", key)
+		if err != nil {
+			return "", nil, err
+		}
+		f, err := os.Create(tmp)
+		if err != nil {
+			return "", nil, err
+		}
+		_, err = images.BuildArchive(f, specs, b.Epoch)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(tmp)
+			return "", nil, err
+		}
+		if path, err = b.Cache.Commit("images", key, tmp); err != nil {
+			return "", nil, err
+		}
+		b.Log.Info("built image archive", "images", len(imgs), "seconds", time.Since(start).Round(time.Second).Seconds())
+	}
+	entries, err := images.ReadArchive(path)
+	if err != nil {
+		return "", nil, err
+	}
+	if len(entries) != len(imgs) {
+		return "", nil, fmt.Errorf("%s holds %d images, not %d", path, len(entries), len(imgs))
+	}
+	return path, entries, nil
+}
