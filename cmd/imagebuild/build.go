@@ -11,7 +11,10 @@ import (
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
 	opts := &profileOptions{}
-	var outDir string
+	var (
+		outDir string
+		locked bool
+	)
 	cmd := &cobra.Command{
 		Use:   "build",
 		Short: "Build the disk image a profile describes",
@@ -25,9 +28,13 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			l, err := readLock(opts.path, locked)
+			if err != nil {
+				return err
+			}
 			res, err := build.Execute(cmd.Context(), log, build.Request{
 				Profile: p, SourceDir: opts.sourceDir, OutDir: outDir,
-				CacheDir: g.cacheDir, HostRoot: "/",
+				CacheDir: g.cacheDir, HostRoot: "/", Lock: l, Locked: locked,
 			})
 			if err != nil {
 				return err
@@ -42,5 +49,6 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 	}
 	opts.addFlags(cmd)
 	cmd.Flags().StringVarP(&outDir, "out", "o", "", "output folder (default: the profile's spec.outputs.dir)")
+	cmd.Flags().BoolVar(&locked, "locked", false, "fail, writing nothing, if any input differs from the profile's lock")
 	return cmd
 }

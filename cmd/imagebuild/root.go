@@ -9,6 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nodebake/nodebake/internal/cache"
+	"github.com/nodebake/nodebake/internal/images"
+	"github.com/nodebake/nodebake/internal/kit"
+	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -16,11 +19,15 @@ import (
 const (
 	exitOK       = 0
 	exitFailed   = 1 // the work failed: a tool, the network, the disk
-	exitBadInput = 2 // the input is wrong: a profile, a flag, an image
+	exitBadInput = 2 // the input is wrong: a profile, a flag, an image, a lock
+	exitDrift    = 3 // build --locked: an input differs from the lock
 )
 
 // errUsage marks an error in the command line itself.
 var errUsage = errors.New("usage")
+
+// errBadLock marks a lock file that is missing or unreadable.
+var errBadLock = errors.New("lock")
 
 type globalOptions struct {
 	logFormat string
@@ -45,6 +52,7 @@ func newRootCmd() *cobra.Command {
 	cmd.AddCommand(
 		newValidateCmd(opts),
 		newBuildCmd(opts),
+		newLockCmd(opts),
 		newInspectCmd(opts),
 		newBootCmd(opts),
 	)
@@ -82,7 +90,10 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errUsage), errors.Is(err, profile.ErrInvalid), isBadImage(err):
+	case lock.IsDrift(err):
+		return exitDrift
+	case errors.Is(err, errUsage), errors.Is(err, profile.ErrInvalid), errors.Is(err, errBadLock),
+		errors.Is(err, kit.ErrUnpinned), errors.Is(err, images.ErrUnpinned), isBadImage(err):
 		return exitBadInput
 	default:
 		return exitFailed

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/nodebake/nodebake/internal/aptsource"
@@ -16,6 +17,7 @@ import (
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/diskimage"
 	"github.com/nodebake/nodebake/internal/kit"
+	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 	"github.com/nodebake/nodebake/internal/rootfs"
@@ -29,6 +31,15 @@ type Request struct {
 	CacheDir  string
 	// HostRoot is where the host's apt sources are read ("/" normally).
 	HostRoot string
+	// Lock pins url and file sources and fetched images (the profile's
+	// lock, when there is one).
+	Lock *lock.Lock
+	// Locked fails the build, before anything is written, when any
+	// input differs from Lock.
+	Locked bool
+	// LockOnly resolves every input and stops: nothing is written, and
+	// Result.Lock holds what was resolved (`imagebuild lock`).
+	LockOnly bool
 }
 
 // Result names the outputs of a build.
@@ -37,6 +48,8 @@ type Result struct {
 	Qcow2    string
 	Manifest string
 	Digest   string
+	// Lock is every input the build resolved.
+	Lock *lock.Lock `json:"-"`
 }
 
 // Outputs are the final paths of a profile's outputs in dir.
@@ -90,7 +103,11 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 		// networkManifest is the pod network's, rendered for the profile.
 		networkManifest []byte
 	)
-	kb := &kit.Builder{Run: run, Cache: c, Log: log, Epoch: epoch}
+	kb := &kit.Builder{Run: run, Cache: c, Log: log, Epoch: epoch, Resolve: req.LockOnly}
+	if req.Lock != nil && !req.LockOnly {
+		kb.Pins, kb.ImagePins = req.Lock.DownloadSHA256, req.Lock.ImageDigest
+	}
+	var resolved *lock.Lock
 	steps := []step{
 		{"resolve apt sources", func(ctx context.Context) error {
 			var entries []aptsource.Entry
@@ -145,11 +162,11 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 				}
 				// The images are built here, not in the kit step:
 				// kube-proxy's carries the node's own iptables.
-				imgs, err := kb.Images(ctx, p.Spec.Kit.KubernetesVersion, imageRefs, t.Root)
+				imgs, err := kb.Images(ctx, p.Spec.Kit, imageRefs, t.Root)
 				if err != nil {
 					return err
 				}
-				archive, entries, err := kb.Archive(imgs)
+				archive, entries, err := kb.Archive(ctx, imgs)
 				if err != nil {
 					return err
 				}
@@ -213,6 +230,13 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 			}
 			return os.WriteFile(filepath.Join(work, "manifest.json"), data, 0o644)
 		}},
+		{"lock", func(ctx context.Context) error {
+			resolved, err = resolvedLock(ctx, p, kb, tree, artifacts, baked)
+			if err != nil || !req.Locked {
+				return err
+			}
+			return lock.Compare(req.Lock, resolved)
+		}},
 		{"fix timestamps", func(ctx context.Context) error {
 			return errors.Join(rootfs.ClampTimes(tree.Root, epoch), rootfs.ClampTimes(tree.State, epoch))
 		}},
@@ -225,10 +249,46 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 			return publish(ctx, run, work, rawTmp, out)
 		}},
 	}
+	if req.LockOnly {
+		// Everything up to the lock: every input is resolved, and no
+		// disk is written.
+		last := slices.IndexFunc(steps, func(s step) bool { return s.name == "lock" })
+		steps = steps[:last+1]
+	}
 	if err := runSteps(ctx, log, steps); err != nil {
 		return nil, err
 	}
+	out.Lock = resolved
 	return &out, nil
+}
+
+// resolvedLock records every input the build resolved.
+func resolvedLock(ctx context.Context, p *profile.Profile, kb *kit.Builder, tree *rootfs.Result, arts []kit.Artifact, baked []manifest.Image) (*lock.Lock, error) {
+	l := &lock.Lock{APIVersion: lock.APIVersion, Kind: lock.Kind, Profile: p.Metadata.Name, Suite: p.Spec.Base.Suite}
+	for _, pkg := range tree.Packages {
+		l.Packages = append(l.Packages, lock.Package{Name: pkg.Name, Version: pkg.Version})
+	}
+	if p.Spec.Kit == nil {
+		return l, nil
+	}
+	goVersion, err := kb.GoVersion(ctx)
+	if err != nil {
+		return nil, err
+	}
+	l.Go = goVersion
+	for _, m := range kb.Modules() {
+		l.Modules = append(l.Modules, lock.Module{Path: m.Path, Version: m.Version, Sum: m.Sum})
+	}
+	for _, d := range kb.Downloads() {
+		l.Downloads = append(l.Downloads, lock.Download{Component: d.Component, Source: d.Source, SHA256: d.SHA256})
+	}
+	for _, a := range arts {
+		l.Components = append(l.Components, lock.Component{Name: a.Name, Source: a.Source, SHA256: a.SHA256})
+	}
+	for _, img := range baked {
+		l.Images = append(l.Images, lock.Image{Ref: img.Ref, Digest: img.Digest, Source: img.Source})
+	}
+	return l, nil
 }
 
 // publish converts and moves the finished outputs into place. Each is

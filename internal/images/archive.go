@@ -2,6 +2,7 @@ package images
 
 import (
 	"archive/tar"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -23,17 +24,25 @@ type Entry struct {
 	Digest string `json:"digest"`
 }
 
-// Key is the cache key of the archive of specs: every input of every
-// image, so an archive cached under it is the one BuildArchive would write.
-func Key(specs []Spec, epoch time.Time) string {
+// Key is the cache key of the archive of inputs: every input of every
+// built image and the pinned digest of every other, so an archive cached
+// under it is the one BuildArchive would write.
+func Key(inputs []Input, epoch time.Time) string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
-	field("nodebake-images-v1")
+	field("nodebake-images-v2")
 	field(strconv.FormatInt(epoch.Unix(), 10))
-	sorted := append([]Spec(nil), specs...)
+	sorted := append([]Input(nil), inputs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Ref < sorted[j].Ref })
-	for _, s := range sorted {
-		field(s.Ref)
+	for _, in := range sorted {
+		field(in.Ref)
+		if in.Spec == nil {
+			field("digest")
+			field(in.Digest)
+			continue
+		}
+		s := in.Spec
+		field("spec")
 		field(strings.Join(s.Entrypoint, "\x00"))
 		field(strings.Join(s.Cmd, "\x00"))
 		field(strings.Join(s.Env, "\x00"))
@@ -52,19 +61,20 @@ func Key(specs []Spec, epoch time.Time) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// BuildArchive builds every spec and writes them to w as one OCI archive
-// (see WriteArchive). It returns the images in reference order.
-func BuildArchive(w io.Writer, specs []Spec, epoch time.Time) ([]Entry, error) {
-	imgs := make(map[string]v1.Image, len(specs))
-	for _, s := range specs {
-		if _, dup := imgs[s.Ref]; dup {
-			return nil, fmt.Errorf("image %s is listed twice", s.Ref)
+// BuildArchive builds or fetches every input, checks each against its
+// pinned digest, and writes them to w as one OCI archive (see
+// WriteArchive). It returns the images in reference order.
+func BuildArchive(ctx context.Context, w io.Writer, inputs []Input, epoch time.Time, o Options) ([]Entry, error) {
+	imgs := make(map[string]v1.Image, len(inputs))
+	for _, in := range inputs {
+		if _, dup := imgs[in.Ref]; dup {
+			return nil, fmt.Errorf("image %s is listed twice", in.Ref)
 		}
-		img, err := Build(s)
+		img, err := load(ctx, in, o)
 		if err != nil {
 			return nil, err
 		}
-		imgs[s.Ref] = img
+		imgs[in.Ref] = img
 	}
 	if err := WriteArchive(w, imgs, epoch); err != nil {
 		return nil, err

@@ -31,8 +31,8 @@ type Report struct {
 
 // Kit is the Kubernetes kit the image carries.
 type Kit struct {
-	KubernetesVersion string      `json:"kubernetesVersion"`
-	Components        []Component `json:"components"`
+	KubernetesVersion string           `json:"kubernetesVersion"`
+	Components        []Component      `json:"components"`
 	Images            []manifest.Image `json:"images"`
 }
 

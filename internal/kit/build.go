@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -39,9 +40,19 @@ type Builder struct {
 	// Env is added to the go command's environment (a test sets its own
 	// GOCACHE with it).
 	Env []string
+	// Pins gives the sha256 the lock pins for a url or file component.
+	Pins func(component string) string
+	// ImagePins gives the digest the lock pins for an image.
+	ImagePins func(ref string) string
+	// Resolve lets url and file sources and images without a pin be
+	// fetched, for `imagebuild lock`, which records what they are.
+	Resolve bool
+	// HTTP fetches url sources; nil is a client with a long timeout.
+	HTTP *http.Client
 
-	mu      sync.Mutex
-	modules map[string]Module
+	mu        sync.Mutex
+	modules   map[string]Module
+	downloads []Download
 }
 
 // Build returns every artifact of the kit, building what the cache lacks.
@@ -56,7 +67,12 @@ func (b *Builder) Build(ctx context.Context, k *profile.Kit) ([]Artifact, error)
 		if !ok {
 			continue // flannel's plugin, in a kit without flannel
 		}
-		arts, err := b.buildGo(ctx, name, recipes[name], c.Version, goVersion)
+		var arts []Artifact
+		if c.Source == profile.SourceGo {
+			arts, err = b.buildGo(ctx, name, recipes[name], c.Version, goVersion)
+		} else {
+			arts, err = b.fetch(ctx, name, c, recipes[name])
+		}
 		if err != nil {
 			return nil, fmt.Errorf("component %s: %w", name, err)
 		}
@@ -65,7 +81,9 @@ func (b *Builder) Build(ctx context.Context, k *profile.Kit) ([]Artifact, error)
 	return out, nil
 }
 
-// goVersion is the toolchain's version, part of every build's cache key.
+// GoVersion is the toolchain's version, part of every build's cache key.
+func (b *Builder) GoVersion(ctx context.Context) (string, error) { return b.goVersion(ctx) }
+
 func (b *Builder) goVersion(ctx context.Context) (string, error) {
 	out, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: []string{"env", "GOVERSION"}, Env: goEnv(false)})
 	if err != nil {

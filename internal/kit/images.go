@@ -3,19 +3,23 @@ package kit
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/nodebake/nodebake/internal/images"
+	"github.com/nodebake/nodebake/internal/profile"
 )
 
-// Image is one container image of the kit, ready to be built.
+// Image is one container image of the kit, ready to be built or
+// fetched.
 type Image struct {
 	Ref    string
 	Source string // such as go:k8s.io/kubernetes@v1.37.2
-	Spec   images.Spec
+	Input  images.Input
 }
 
 // imagePath is the PATH in every built image; kubeadm's manifests name
@@ -118,23 +122,75 @@ func splitRef(ref string) (repo, tag string, err error) {
 	return ref[slash+1 : colon], ref[colon+1:], nil
 }
 
-// Images builds the programs of every image in refs (as kubeadm lists
-// them for kubeVersion) and returns the images' specs. root is the node's
-// assembled root, where kube-proxy's iptables userspace comes from.
-func (b *Builder) Images(ctx context.Context, kubeVersion string, refs []string, root string) ([]Image, error) {
+// Images prepares every image in refs (as kubeadm and the pod network
+// name them) and every extra image k lists: images built here have their
+// programs built and their specs ready; the others are pinned to a digest
+// from the profile or the lock (or, for `imagebuild lock`, resolved now).
+// root is the node's assembled root, where the iptables userspace in
+// kube-proxy's and flannel's images comes from.
+func (b *Builder) Images(ctx context.Context, k *profile.Kit, refs []string, root string) ([]Image, error) {
 	goVersion, err := b.goVersion(ctx)
 	if err != nil {
 		return nil, err
 	}
+	sources := map[string]profile.ImageSource{}
+	all := append([]string(nil), refs...)
+	for _, s := range k.Images {
+		sources[s.Ref] = s
+		if !slices.Contains(all, s.Ref) {
+			all = append(all, s.Ref)
+		}
+	}
 	var out []Image
-	for _, ref := range refs {
-		img, err := b.image(ctx, kubeVersion, ref, root, goVersion)
+	for _, ref := range all {
+		src, ok := sources[ref]
+		if !ok {
+			src = profile.ImageSource{Ref: ref, Source: profile.ImageSourceBuild}
+		}
+		var img Image
+		if src.Source == profile.ImageSourceBuild {
+			img, err = b.image(ctx, k.KubernetesVersion, ref, root, goVersion)
+		} else {
+			img, err = b.fetchedImage(ctx, k, src)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("image %s: %w", ref, err)
 		}
 		out = append(out, img)
 	}
 	return out, nil
+}
+
+// fetchedImage is an image pulled from a registry or read from a layout,
+// pinned to a digest.
+func (b *Builder) fetchedImage(ctx context.Context, k *profile.Kit, src profile.ImageSource) (Image, error) {
+	in := images.Input{Ref: src.Ref, Digest: src.Digest}
+	if src.Source == profile.ImageSourceOCILayout {
+		in.Layout = src.Path
+	} else {
+		in.Registry = k.RegistryMirror
+	}
+	if in.Digest == "" && b.ImagePins != nil {
+		in.Digest = b.ImagePins(src.Ref)
+	}
+	if in.Digest == "" {
+		if !b.Resolve {
+			return Image{}, images.ErrUnpinned
+		}
+		d, err := images.Resolve(ctx, in, images.Options{Transport: b.transport()})
+		if err != nil {
+			return Image{}, err
+		}
+		in.Digest = d
+	}
+	return Image{Ref: src.Ref, Source: in.Source(), Input: in}, nil
+}
+
+func (b *Builder) transport() http.RoundTripper {
+	if b.HTTP != nil {
+		return b.HTTP.Transport
+	}
+	return nil
 }
 
 func (b *Builder) image(ctx context.Context, kubeVersion, ref, root, goVersion string) (Image, error) {
@@ -156,7 +212,7 @@ func (b *Builder) image(ctx context.Context, kubeVersion, ref, root, goVersion s
 		spec.Files = []images.File{{Path: "/pause", Data: data, Mode: 0o755}}
 		spec.Entrypoint = []string{"/pause"}
 		spec.User = "65535:65535"
-		return Image{Ref: ref, Source: "c:k8s.io/kubernetes@" + kubeVersion + "/build/pause", Spec: spec}, nil
+		return Image{Ref: ref, Source: "c:k8s.io/kubernetes@" + kubeVersion + "/build/pause", Input: images.Input{Ref: ref, Spec: &spec}}, nil
 	}
 	r, ok := imageRecipes[repo]
 	if !ok {
@@ -185,17 +241,17 @@ func (b *Builder) image(ctx context.Context, kubeVersion, ref, root, goVersion s
 		spec.Files = append(spec.Files, files...)
 	}
 	spec.Entrypoint = r.entrypoint
-	return Image{Ref: ref, Source: "go:" + r.module + "@" + version, Spec: spec}, nil
+	return Image{Ref: ref, Source: "go:" + r.module + "@" + version, Input: images.Input{Ref: ref, Spec: &spec}}, nil
 }
 
 // Archive builds the images into one OCI archive, cached by every input
 // of every image, and returns its path and what it holds.
-func (b *Builder) Archive(imgs []Image) (string, []images.Entry, error) {
-	specs := make([]images.Spec, len(imgs))
+func (b *Builder) Archive(ctx context.Context, imgs []Image) (string, []images.Entry, error) {
+	inputs := make([]images.Input, len(imgs))
 	for i, img := range imgs {
-		specs[i] = img.Spec
+		inputs[i] = img.Input
 	}
-	key := images.Key(specs, b.Epoch)
+	key := images.Key(inputs, b.Epoch)
 	path, ok, err := b.Cache.Lookup("images", key)
 	if err != nil {
 		return "", nil, err
@@ -210,7 +266,7 @@ func (b *Builder) Archive(imgs []Image) (string, []images.Entry, error) {
 		if err != nil {
 			return "", nil, err
 		}
-		_, err = images.BuildArchive(f, specs, b.Epoch)
+		_, err = images.BuildArchive(ctx, f, inputs, b.Epoch, images.Options{Transport: b.transport()})
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -35,6 +36,7 @@ type Lock struct {
 	Suite      string      `json:"suite"`
 	Packages   []Package   `json:"packages"`
 	Modules    []Module    `json:"modules,omitempty"`
+	Downloads  []Download  `json:"downloads,omitempty"`
 	Components []Component `json:"components,omitempty"`
 	Images     []Image     `json:"images,omitempty"`
 }
@@ -52,6 +54,13 @@ type Module struct {
 	Sum     string `json:"sum"`
 }
 
+// Download is a url or file source's content, pinned by sha256.
+type Download struct {
+	Component string `json:"component"`
+	Source    string `json:"source"`
+	SHA256    string `json:"sha256"`
+}
+
 // Component is one program of the kit.
 type Component struct {
 	Name   string `json:"name"` // the program, such as kubelet
@@ -67,8 +76,10 @@ type Image struct {
 }
 
 // Path is where the lock of the profile at profilePath is: beside it,
-// with .lock added.
-func Path(profilePath string) string { return profilePath + ".lock" }
+// named like it with .lock for its extension (profiles/default.lock).
+func Path(profilePath string) string {
+	return strings.TrimSuffix(profilePath, filepath.Ext(profilePath)) + ".lock"
+}
 
 // Read loads a lock file.
 func Read(path string) (*Lock, error) {
@@ -104,18 +115,20 @@ func (l *Lock) sort() {
 	sort.Slice(l.Modules, func(i, j int) bool {
 		return l.Modules[i].Path+"@"+l.Modules[i].Version < l.Modules[j].Path+"@"+l.Modules[j].Version
 	})
+	sort.Slice(l.Downloads, func(i, j int) bool { return l.Downloads[i].Component < l.Downloads[j].Component })
 	sort.Slice(l.Components, func(i, j int) bool { return l.Components[i].Name < l.Components[j].Name })
 	sort.Slice(l.Images, func(i, j int) bool { return l.Images[i].Ref < l.Images[j].Ref })
 }
 
-// ComponentSHA256 is the sha256 the lock pins for a kit program, or "".
-func (l *Lock) ComponentSHA256(name string) string {
+// DownloadSHA256 is the sha256 the lock pins for a url or file
+// component, or "".
+func (l *Lock) DownloadSHA256(component string) string {
 	if l == nil {
 		return ""
 	}
-	for _, c := range l.Components {
-		if c.Name == name {
-			return c.SHA256
+	for _, d := range l.Downloads {
+		if d.Component == component {
+			return d.SHA256
 		}
 	}
 	return ""
@@ -159,6 +172,8 @@ func Compare(want, got *Lock) error {
 		pairs(got.Packages, func(p Package) (string, string) { return p.Name, p.Version }))
 	compareSet(&d, "go module", pairs(want.Modules, func(m Module) (string, string) { return m.Path + "@" + m.Version, m.Sum }),
 		pairs(got.Modules, func(m Module) (string, string) { return m.Path + "@" + m.Version, m.Sum }))
+	compareSet(&d, "download", pairs(want.Downloads, func(x Download) (string, string) { return x.Component, x.Source + " sha256:" + x.SHA256 }),
+		pairs(got.Downloads, func(x Download) (string, string) { return x.Component, x.Source + " sha256:" + x.SHA256 }))
 	compareSet(&d, "component", pairs(want.Components, func(c Component) (string, string) { return c.Name, c.Source + " sha256:" + c.SHA256 }),
 		pairs(got.Components, func(c Component) (string, string) { return c.Name, c.Source + " sha256:" + c.SHA256 }))
 	compareSet(&d, "image", pairs(want.Images, func(i Image) (string, string) { return i.Ref, i.Digest }),

@@ -95,7 +95,33 @@ type Kit struct {
 	Components map[string]Component `json:"components"`
 	// Network is the pod network baked with the kit.
 	Network Network `json:"network"`
+	// Images changes where an image kubeadm or the pod network needs comes
+	// from (by its reference), or adds an image.
+	Images []ImageSource `json:"images,omitempty"`
+	// RegistryMirror is the host registry sources pull from instead of
+	// each image's own registry.
+	RegistryMirror string `json:"registryMirror,omitempty"`
 }
+
+// ImageSource is where one image comes from.
+type ImageSource struct {
+	Ref string `json:"ref"`
+	// Source is "build" (from pinned Go sources; only the images kubeadm
+	// and the pod network need), "registry" (pulled by digest) or
+	// "oci-layout" (an OCI layout folder or an image tarball at Path).
+	Source string `json:"source"`
+	// Digest pins a registry or oci-layout image; without it, the lock
+	// must.
+	Digest string `json:"digest,omitempty"`
+	Path   string `json:"path,omitempty"`
+}
+
+// Image sources.
+const (
+	ImageSourceBuild     = "build"
+	ImageSourceRegistry  = "registry"
+	ImageSourceOCILayout = "oci-layout"
+)
 
 // Network is the pod network: its plugin, the plugin's version and the
 // pod CIDR its manifest is rendered for. kubeadm's podSubnet must match.

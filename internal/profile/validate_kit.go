@@ -14,6 +14,9 @@ import (
 var (
 	semverRE = regexp.MustCompile(`^v(\d+)\.(\d+)\.(\d+)$`)
 	sha256RE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+	// imageRefRE is a reference with a registry host and a tag.
+	imageRefRE = regexp.MustCompile(`^[a-z0-9.-]+(:\d+)?/[a-z0-9._/-]+:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$`)
 )
 
 // validateKit checks the kit's sources, versions and version skew:
@@ -44,6 +47,35 @@ func validateKit(k *Kit) []FieldError {
 		}
 	default:
 		add("spec.kit.network.plugin", "must be %q or %q, not %q", NetworkFlannel, NetworkNone, k.Network.Plugin)
+	}
+	seen := map[string]bool{}
+	for i, img := range k.Images {
+		path := fmt.Sprintf("spec.kit.images[%d]", i)
+		if !imageRefRE.MatchString(img.Ref) {
+			add(path+".ref", "must be a reference with a registry and a tag, such as registry.k8s.io/pause:3.10.2, not %q", img.Ref)
+		} else if seen[img.Ref] {
+			add(path+".ref", "%s is listed twice", img.Ref)
+		}
+		seen[img.Ref] = true
+		switch img.Source {
+		case ImageSourceBuild:
+			if img.Digest != "" || img.Path != "" {
+				add(path, "a build source takes no digest or path")
+			}
+		case ImageSourceRegistry:
+			if img.Path != "" {
+				add(path+".path", "a registry source takes no path")
+			}
+		case ImageSourceOCILayout:
+			if !filepath.IsAbs(img.Path) {
+				add(path+".path", "must be an absolute path, not %q", img.Path)
+			}
+		default:
+			add(path+".source", "must be %q, %q or %q, not %q", ImageSourceBuild, ImageSourceRegistry, ImageSourceOCILayout, img.Source)
+		}
+		if img.Digest != "" && !digestRE.MatchString(img.Digest) {
+			add(path+".digest", "must be sha256: and 64 lowercase hex digits, not %q", img.Digest)
+		}
 	}
 	names := make([]string, 0, len(k.Components))
 	for name := range k.Components {

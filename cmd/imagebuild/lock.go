@@ -1,0 +1,66 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodebake/nodebake/internal/build"
+	"github.com/nodebake/nodebake/internal/lock"
+	"github.com/nodebake/nodebake/internal/profile"
+)
+
+func newLockCmd(g *globalOptions) *cobra.Command {
+	opts := &profileOptions{}
+	cmd := &cobra.Command{
+		Use:   "lock",
+		Short: "Resolve every input of a profile and write them to its lock file",
+		Long: "lock runs a build up to the disk (nothing is written but the lock): it records\n" +
+			"the Debian package versions, the Go modules with their go.sum hashes, the\n" +
+			"sha256 of every kit program and url or file download, and every image's\n" +
+			"digest, in PROFILE.lock beside the profile. A url's sha256 is taken from what\n" +
+			"was downloaded: compare it with the checksum its project publishes elsewhere.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger(cmd.ErrOrStderr())
+			if err != nil {
+				return err
+			}
+			p, err := profile.Load(opts.path, opts.sourceDir)
+			if err != nil {
+				return err
+			}
+			res, err := build.Execute(cmd.Context(), log, build.Request{
+				Profile: p, SourceDir: opts.sourceDir, CacheDir: g.cacheDir, HostRoot: "/", LockOnly: true,
+			})
+			if err != nil {
+				return err
+			}
+			path := lock.Path(opts.path)
+			if err := res.Lock.Write(path); err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), path)
+			return nil
+		},
+	}
+	opts.addFlags(cmd)
+	return cmd
+}
+
+// readLock reads the profile's lock. Without --locked a missing lock is
+// no error: it only supplies pins.
+func readLock(profilePath string, locked bool) (*lock.Lock, error) {
+	l, err := lock.Read(lock.Path(profilePath))
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && !locked:
+		return nil, nil
+	case errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("%w: --locked: %s does not exist; run imagebuild lock", errBadLock, lock.Path(profilePath))
+	case err != nil:
+		return nil, fmt.Errorf("%w: %v", errBadLock, err)
+	}
+	return l, nil
+}
