@@ -19,6 +19,7 @@ gcc
 libc6-dev
 pkg-config
 libseccomp-dev
+iptables
 "
 missing=""
 for p in $packages; do

@@ -133,22 +133,11 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 			if artifacts, err = kb.Build(ctx, p.Spec.Kit); err != nil {
 				return err
 			}
-			kubeadm := ""
-			for _, a := range artifacts {
-				if a.Name == "kubeadm" {
-					kubeadm = a.Path
-				}
-			}
-			if imageRefs, err = kit.ImageList(ctx, run, kubeadm, p.Spec.Kit.KubernetesVersion); err != nil {
+			if imageRefs, err = kit.ImageRefs(ctx, run, artifacts, p.Spec.Kit); err != nil {
 				return err
 			}
-			if n := p.Spec.Kit.Network; n.Plugin == profile.NetworkFlannel {
-				imageRefs = append(imageRefs, kit.FlannelImage(n.Version))
-				if networkManifest, err = kit.FlannelManifest(n.Version, n.PodCIDR); err != nil {
-					return err
-				}
-			}
-			return nil
+			networkManifest, err = kit.NetworkManifest(p.Spec.Kit)
+			return err
 		}},
 		{"assemble root", func(ctx context.Context) error {
 			t, err := rootfs.Assemble(ctx, run, p, req.SourceDir, baseTar, work)

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -56,6 +57,32 @@ func BenchmarkWarmBuild(b *testing.B) {
 		b.Fatal(err)
 	}
 
+	// The kit's programs (from the manifest) and its image archive (from
+	// the extracted root).
+	var m struct {
+		Kit struct {
+			Components []struct{ Size int64 } `json:"components"`
+			Images     []struct{ Ref string }  `json:"images"`
+		} `json:"kit"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, "default.manifest.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		b.Fatal(err)
+	}
+	var kitBytes int64
+	for _, c := range m.Kit.Components {
+		kitBytes += c.Size
+	}
+	afi, err := os.Stat(filepath.Join(tree, "usr/share/nodebake/images/kit.tar"))
+	if err != nil {
+		b.Fatal(err)
+	}
+
+	b.ReportMetric(float64(kitBytes)/(1<<20), "kit-programs-MiB")
+	b.ReportMetric(float64(afi.Size())/(1<<20), "kit-images-MiB")
 	b.ReportMetric(warmSeconds, "warm-build-s")
 	b.ReportMetric(float64(allocated)/(1<<20), "raw-allocated-MiB")
 	b.ReportMetric(float64(qfi.Size())/(1<<20), "qcow2-MiB")
@@ -66,4 +93,6 @@ func BenchmarkWarmBuild(b *testing.B) {
 	fmt.Printf("%-34s %10.1f MiB\n", "qcow2 image", float64(qfi.Size())/(1<<20))
 	fmt.Printf("%-34s %10.1f MiB\n", "reference: mksquashfs zstd -3", float64(rfi.Size())/(1<<20))
 	fmt.Printf("%-34s %10.2f\n", "raw allocated / reference", float64(allocated)/float64(rfi.Size()))
+	fmt.Printf("%-34s %10.1f MiB in %d programs\n", "kit programs", float64(kitBytes)/(1<<20), len(m.Kit.Components))
+	fmt.Printf("%-34s %10.1f MiB in %d images (OCI archive, gzip layers)\n", "kit images", float64(afi.Size())/(1<<20), len(m.Kit.Images))
 }

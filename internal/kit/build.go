@@ -107,7 +107,61 @@ func (b *Builder) key(name string, r recipe, version, goVersion string, bin bina
 		[]byte(strings.Join(r.tags, ",")), []byte(strconv.FormatBool(r.cgo)),
 		[]byte(strings.Join(r.ldflags(version, b.Epoch), " ")),
 		[]byte(strings.Join(replaces, "\n")),
+		[]byte(strings.Join(r.dropImports[bin.name], ",")),
 	)
+}
+
+// copyMain copies a main package's files (less tests) from the module
+// into the building module without the blank imports drop, and returns
+// the package to build.
+func (b *Builder) copyMain(ctx context.Context, work, module, version string, bin binary, drop []string) (string, error) {
+	dir, err := b.moduleDir(ctx, module, version)
+	if err != nil {
+		return "", err
+	}
+	src := filepath.Join(dir, filepath.FromSlash(bin.pkg))
+	dst := filepath.Join(work, "main_"+bin.name)
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return "", err
+	}
+	found := map[string]int{}
+	for _, e := range entries {
+		name := e.Name()
+		if e.IsDir() || !strings.HasSuffix(name, ".go") || strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(src, name))
+		if err != nil {
+			return "", err
+		}
+		lines := strings.Split(string(data), "\n")
+		kept := lines[:0]
+		for _, l := range lines {
+			dropped := false
+			for _, imp := range drop {
+				if strings.TrimSpace(l) == `_ "`+imp+`"` {
+					found[imp]++
+					dropped = true
+				}
+			}
+			if !dropped {
+				kept = append(kept, l)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dst, name), []byte(strings.Join(kept, "\n")), 0o644); err != nil {
+			return "", err
+		}
+	}
+	for _, imp := range drop {
+		if found[imp] != 1 {
+			return "", fmt.Errorf("%s: the import of %s to leave out was found %d times, not once", bin.name, imp, found[imp])
+		}
+	}
+	return "./main_" + bin.name, nil
 }
 
 func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, goVersion string) ([]Artifact, error) {
@@ -159,6 +213,12 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 		pkg := r.module
 		if bin.pkg != "" {
 			pkg += "/" + bin.pkg
+		}
+		if drop := r.dropImports[bin.name]; len(drop) > 0 {
+			if pkg, err = b.copyMain(ctx, work, r.module, version, bin, drop); err != nil {
+				os.Remove(tmp)
+				return nil, err
+			}
 		}
 		ldflags := append([]string{"-s", "-w", "-buildid="}, r.ldflags(version, b.Epoch)...)
 		if r.cgo {

@@ -92,11 +92,17 @@ var imageRecipes = map[string]imageRecipe{
 		entrypoint: []string{"/coredns"},
 	},
 	// flanneld and the program its DaemonSet's init container runs to
-	// write the CNI configuration; flanneld writes iptables rules.
+	// write the CNI configuration; flanneld writes iptables rules. The
+	// Tencent Cloud VPC backend is left out of flanneld: its SDK is not on
+	// the Go module proxy. The other backends (vxlan, the default, host-gw,
+	// ipip, ipsec, udp, wireguard, extension) stay.
 	"flannel-io/flannel": {
 		recipe: recipe{
-			module:   "github.com/flannel-io/flannel",
+			module: "github.com/flannel-io/flannel",
 			binaries: []binary{{"", "flanneld"}, {"cmd/install_conf", "install-conf"}},
+			dropImports: map[string][]string{
+				"flanneld": {"github.com/flannel-io/flannel/pkg/backend/tencentvpc"},
+			},
 			dir:      "/opt/bin",
 			ldflags: func(v string, _ time.Time) []string {
 				return []string{"-X", "github.com/flannel-io/flannel/pkg/version.Version=" + v}

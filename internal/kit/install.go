@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/images"
+	"github.com/nodebake/nodebake/internal/profile"
 )
 
 //go:embed files
@@ -40,11 +41,7 @@ type Config struct {
 // image; firstboot applies it after kubeadm init.
 const NetworkManifestPath = "/usr/share/nodebake/network.yaml"
 
-// FlannelManifest renders flannel's manifest for its version and the pod
-// CIDR.
-func FlannelManifest(version, podCIDR string) ([]byte, error) {
-	return render("flannel.yaml.tmpl", struct{ Version, PodCIDR, Image string }{version, podCIDR, FlannelImage(version)})
-}
+
 
 // ImagesDir is where the baked image archives are in the image;
 // nodebake-images.service imports them into containerd at boot.
@@ -156,6 +153,38 @@ func ImageList(ctx context.Context, run *command.Runner, kubeadm, version string
 		}
 	}
 	return images, nil
+}
+
+// ImageRefs are the images a kit bakes (before the profile's extras):
+// those the built kubeadm lists for the Kubernetes version, then the pod
+// network's.
+func ImageRefs(ctx context.Context, run *command.Runner, arts []Artifact, k *profile.Kit) ([]string, error) {
+	kubeadm := ""
+	for _, a := range arts {
+		if a.Name == "kubeadm" {
+			kubeadm = a.Path
+		}
+	}
+	if kubeadm == "" {
+		return nil, fmt.Errorf("the kit has no kubeadm to list its images")
+	}
+	refs, err := ImageList(ctx, run, kubeadm, k.KubernetesVersion)
+	if err != nil {
+		return nil, err
+	}
+	if k.Network.Plugin == profile.NetworkFlannel {
+		refs = append(refs, FlannelImage(k.Network.Version))
+	}
+	return refs, nil
+}
+
+// NetworkManifest is the pod network's manifest rendered for the kit, or
+// nil for none.
+func NetworkManifest(k *profile.Kit) ([]byte, error) {
+	if k.Network.Plugin != profile.NetworkFlannel {
+		return nil, nil
+	}
+	return render("flannel.yaml.tmpl", struct{ Version, PodCIDR, Image string }{k.Network.Version, k.Network.PodCIDR, FlannelImage(k.Network.Version)})
 }
 
 // PauseImage is the pause image in a kubeadm image list.

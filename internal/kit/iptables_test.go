@@ -73,3 +73,38 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestIptablesFilesRunInAChroot takes the iptables userspace from the
+// build host's root (ci/deps.sh installs iptables), lays it out as an
+// image layer would be, and runs iptables-save -V there through its link.
+func TestIptablesFilesRunInAChroot(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chroot needs root")
+	}
+	files, err := IptablesFiles("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		dst := filepath.Join(dir, f.Path)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if f.Link != "" {
+			err = os.Symlink(f.Link, dst)
+		} else {
+			err = os.WriteFile(dst, f.Data, os.FileMode(f.Mode))
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, err := exec.Command("chroot", dir, "/usr/sbin/iptables-save", "-V").CombinedOutput()
+	if err != nil {
+		t.Fatalf("iptables-save in the chroot: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "nf_tables") {
+		t.Errorf("iptables-save -V printed %q, want the nf_tables backend", out)
+	}
+}

@@ -24,6 +24,10 @@ type recipe struct {
 	dir      string // install folder in the image
 	cgo      bool   // with cgo, linked statically
 	tags     []string
+	// dropImports are, per binary, blank imports removed from its main
+	// package before building: the package's files are copied into the
+	// building module without them. Each must be found exactly once.
+	dropImports map[string][]string
 	// ldflags stamps the version into the binaries.
 	ldflags func(version string, epoch time.Time) []string
 	// replaces are added to the building module's go.mod.
