@@ -62,7 +62,7 @@ func BenchmarkWarmBuild(b *testing.B) {
 	var m struct {
 		Kit struct {
 			Components []struct{ Size int64 } `json:"components"`
-			Images     []struct{ Ref string }  `json:"images"`
+			Images     []struct{ Ref string } `json:"images"`
 		} `json:"kit"`
 	}
 	data, err := os.ReadFile(filepath.Join(out, "default.manifest.json"))

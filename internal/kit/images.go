@@ -98,12 +98,12 @@ var imageRecipes = map[string]imageRecipe{
 	// ipip, ipsec, udp, wireguard, extension) stay.
 	"flannel-io/flannel": {
 		recipe: recipe{
-			module: "github.com/flannel-io/flannel",
+			module:   "github.com/flannel-io/flannel",
 			binaries: []binary{{"", "flanneld"}, {"cmd/install_conf", "install-conf"}},
 			dropImports: map[string][]string{
 				"flanneld": {"github.com/flannel-io/flannel/pkg/backend/tencentvpc"},
 			},
-			dir:      "/opt/bin",
+			dir: "/opt/bin",
 			ldflags: func(v string, _ time.Time) []string {
 				return []string{"-X", "github.com/flannel-io/flannel/pkg/version.Version=" + v}
 			},

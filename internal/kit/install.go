@@ -41,8 +41,6 @@ type Config struct {
 // image; firstboot applies it after kubeadm init.
 const NetworkManifestPath = "/usr/share/nodebake/network.yaml"
 
-
-
 // ImagesDir is where the baked image archives are in the image;
 // nodebake-images.service imports them into containerd at boot.
 const ImagesDir = "/usr/share/nodebake/images"
