@@ -6,7 +6,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nodebake/nodebake/internal/build"
-	"github.com/nodebake/nodebake/internal/profile"
 )
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
@@ -20,11 +19,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 		Short: "Build the disk image a profile describes",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger(cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			p, err := profile.Load(opts.path, opts.sourceDir)
+			log, p, err := opts.load(cmd, g)
 			if err != nil {
 				return err
 			}

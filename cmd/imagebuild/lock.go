@@ -9,7 +9,6 @@ import (
 
 	"github.com/nodebake/nodebake/internal/build"
 	"github.com/nodebake/nodebake/internal/lock"
-	"github.com/nodebake/nodebake/internal/profile"
 )
 
 func newLockCmd(g *globalOptions) *cobra.Command {
@@ -24,11 +23,7 @@ func newLockCmd(g *globalOptions) *cobra.Command {
 			"was downloaded: compare it with the checksum its project publishes elsewhere.",
 		Args: exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			log, err := g.logger(cmd.ErrOrStderr())
-			if err != nil {
-				return err
-			}
-			p, err := profile.Load(opts.path, opts.sourceDir)
+			log, p, err := opts.load(cmd, g)
 			if err != nil {
 				return err
 			}

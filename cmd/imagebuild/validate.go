@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -11,6 +12,17 @@ import (
 type profileOptions struct {
 	path      string
 	sourceDir string
+}
+
+// load makes the logger and loads the profile, for the commands that
+// build.
+func (o *profileOptions) load(cmd *cobra.Command, g *globalOptions) (*slog.Logger, *profile.Profile, error) {
+	log, err := g.logger(cmd.ErrOrStderr())
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := profile.Load(o.path, o.sourceDir)
+	return log, p, err
 }
 
 func (o *profileOptions) addFlags(cmd *cobra.Command) {

@@ -100,6 +100,10 @@ var imageRecipes = map[string]imageRecipe{
 		recipe: recipe{
 			module:   "github.com/flannel-io/flannel",
 			binaries: []binary{{"", "flanneld"}, {"cmd/install_conf", "install-conf"}},
+			// The udp backend's proxy is C: built with cgo and linked
+			// statically, as upstream does.
+			cgo:  true,
+			tags: []string{"netgo", "osusergo"},
 			dropImports: map[string][]string{
 				"flanneld": {"github.com/flannel-io/flannel/pkg/backend/tencentvpc"},
 			},
@@ -142,6 +146,14 @@ func (b *Builder) Images(ctx context.Context, k *profile.Kit, refs []string, roo
 	sources := map[string]profile.ImageSource{}
 	all := append([]string(nil), refs...)
 	for _, s := range k.Images {
+		// An image kubeadm needs must have the tag it wants: a
+		// different one would sit unused while kubeadm pulled its own.
+		for _, ref := range refs {
+			repo := ref[:strings.LastIndex(ref, ":")+1]
+			if strings.HasPrefix(s.Ref, repo) && !strings.Contains(s.Ref[len(repo):], "/") && s.Ref != ref {
+				return nil, fmt.Errorf("image %s: kubeadm %s and its pod network want %s", s.Ref, k.KubernetesVersion, ref)
+			}
+		}
 		sources[s.Ref] = s
 		if !slices.Contains(all, s.Ref) {
 			all = append(all, s.Ref)

@@ -90,6 +90,11 @@ func kubernetesRecipe(cmd string) recipe {
 	}
 }
 
+// cniLdflags stamp the CNI plugins' version.
+func cniLdflags(v string, _ time.Time) []string {
+	return []string{"-X", "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=" + v}
+}
+
 var recipes = map[string]recipe{
 	profile.ComponentKubeadm: kubernetesRecipe("kubeadm"),
 	profile.ComponentKubelet: kubernetesRecipe("kubelet"),
@@ -136,10 +141,8 @@ var recipes = map[string]recipe{
 			{"plugins/meta/portmap", "portmap"}, {"plugins/meta/bandwidth", "bandwidth"},
 			{"plugins/meta/firewall", "firewall"}, {"plugins/meta/tuning", "tuning"},
 		},
-		dir: "/opt/cni/bin",
-		ldflags: func(v string, _ time.Time) []string {
-			return []string{"-X", "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=" + v}
-		},
+		dir:     "/opt/cni/bin",
+		ldflags: cniLdflags,
 	},
 	// flannel's CNI plugin is baked into /opt/cni/bin, which is read-only:
 	// upstream's DaemonSet copies it there with an init container instead.
@@ -147,8 +150,6 @@ var recipes = map[string]recipe{
 		module:   "github.com/containernetworking/plugins",
 		binaries: []binary{{"plugins/meta/flannel", "flannel"}},
 		dir:      "/opt/cni/bin",
-		ldflags: func(v string, _ time.Time) []string {
-			return []string{"-X", "github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion=" + v}
-		},
+		ldflags:  cniLdflags,
 	},
 }

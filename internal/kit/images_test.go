@@ -1,0 +1,38 @@
+package kit
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/nodebake/nodebake/internal/profile"
+)
+
+// TestImageTagsAreKubeadms refuses an image source for one of kubeadm's
+// images under another tag.
+func TestImageTagsAreKubeadms(t *testing.T) {
+	b := testBuilder(t)
+	k := &profile.Kit{KubernetesVersion: "v1.37.2", Images: []profile.ImageSource{
+		{Ref: "registry.k8s.io/etcd:3.6.8-0", Source: profile.ImageSourceRegistry},
+	}}
+	_, err := b.Images(context.Background(), k, []string{"registry.k8s.io/etcd:3.7.0-0"}, "/")
+	if err == nil || !strings.Contains(err.Error(), "want registry.k8s.io/etcd:3.7.0-0") {
+		t.Fatalf("error %v", err)
+	}
+}
+
+func TestSplitRef(t *testing.T) {
+	for ref, want := range map[string][2]string{
+		"registry.k8s.io/coredns/coredns:v1.14.6": {"coredns/coredns", "v1.14.6"},
+		"ghcr.io/flannel-io/flannel:v0.28.10":     {"flannel-io/flannel", "v0.28.10"},
+		"registry.k8s.io/etcd:3.7.0-0":            {"etcd", "3.7.0-0"},
+	} {
+		repo, tag, err := splitRef(ref)
+		if err != nil || repo != want[0] || tag != want[1] {
+			t.Errorf("splitRef(%s) = %s, %s, %v", ref, repo, tag, err)
+		}
+	}
+	if _, _, err := splitRef("pause"); err == nil {
+		t.Error("a bare name was accepted")
+	}
+}
