@@ -93,6 +93,9 @@ func bootAndProbe(t *testing.T, image string) map[int]map[string]string {
 		}
 	}
 	boots := probeLines(t, serial)
+	for n := 1; n <= 2; n++ {
+		t.Logf("boot %d: importing the baked images took %s ms", n, boots[n]["images_import_ms"])
+	}
 	if len(boots[1]) == 0 || len(boots[2]) == 0 {
 		t.Fatalf("probe reported boots %v; serial console tail:\n%s", boots, tail(string(serialData), 4000))
 	}
