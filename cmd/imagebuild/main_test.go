@@ -3,10 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/nodebake/nodebake/internal/lock"
 )
 
 // execute runs the command line in-process and returns its exit code and
@@ -90,5 +93,22 @@ func TestBootRejectsNonLoopbackForwards(t *testing.T) {
 	code, out := execute(t, "boot", "x.raw", "--forward", "0.0.0.0:2222:22")
 	if code != exitBadInput || !strings.Contains(out, "loopback") {
 		t.Errorf("exit %d: %s", code, out)
+	}
+}
+
+// TestLockedBuildNeedsALock fails before any work when --locked finds no
+// lock beside the profile, and a drift maps to its own exit code.
+func TestLockedBuildNeedsALock(t *testing.T) {
+	good := "apiVersion: nodebake.dev/v1alpha1\nkind: Profile\nmetadata: {name: good}\nspec: {}\n"
+	out := filepath.Join(t.TempDir(), "out")
+	code, msg := execute(t, "build", "--locked", "-p", writeProfile(t, good), "--source-dir", "../..", "-o", out, "--cache-dir", t.TempDir())
+	if code != exitBadInput || !strings.Contains(msg, "p.lock does not exist") {
+		t.Errorf("exit %d: %s", code, msg)
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("build made %s", out)
+	}
+	if got := exitCode(fmt.Errorf("lock: %w", &lock.DriftError{Drifts: []string{"image x"}})); got != exitDrift {
+		t.Errorf("a drift exits %d, want %d", got, exitDrift)
 	}
 }
