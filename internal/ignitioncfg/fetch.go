@@ -1,0 +1,190 @@
+package ignitioncfg
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"crypto/sha512"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coreos/ignition/v2/config/v3_5/types"
+	"github.com/vincent-petithory/dataurl"
+)
+
+// Fetcher gets the contents of a resource: data URLs, and http(s) URLs
+// retried with backoff until Deadline.
+type Fetcher struct {
+	Client *http.Client
+	Log    *slog.Logger
+	// Deadline bounds the retries of one http(s) resource.
+	Deadline time.Duration
+	// Backoff is the first wait between attempts; it doubles up to a
+	// minute.
+	Backoff time.Duration
+}
+
+// maxResource bounds one resource's size.
+const maxResource = 256 << 20
+
+// Fetch returns a resource's contents, decompressed, checked against its
+// verification hash.
+func (f *Fetcher) Fetch(ctx context.Context, r types.Resource) ([]byte, error) {
+	if r.Source == nil {
+		return nil, nil
+	}
+	raw, err := f.get(ctx, *r.Source, r.HTTPHeaders)
+	if err != nil {
+		return nil, err
+	}
+	data := raw
+	if r.Compression != nil && *r.Compression != "" {
+		if *r.Compression != "gzip" {
+			return nil, fmt.Errorf("compression %q: only gzip is supported", *r.Compression)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		if data, err = io.ReadAll(io.LimitReader(zr, maxResource+1)); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		if len(data) > maxResource {
+			return nil, fmt.Errorf("decompressed contents are larger than %d bytes", maxResource)
+		}
+	}
+	if r.Verification.Hash != nil {
+		if err := verify(*r.Verification.Hash, data); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
+}
+
+// verify checks data against a hash written sha256-HEX or sha512-HEX.
+func verify(want string, data []byte) error {
+	kind, sum, ok := strings.Cut(want, "-")
+	var h hash.Hash
+	switch {
+	case !ok:
+		return fmt.Errorf("verification hash %q is not TYPE-HEX", want)
+	case kind == "sha256":
+		h = sha256.New()
+	case kind == "sha512":
+		h = sha512.New()
+	default:
+		return fmt.Errorf("verification hash type %q: sha256 or sha512", kind)
+	}
+	h.Write(data)
+	if got := hex.EncodeToString(h.Sum(nil)); got != strings.ToLower(sum) {
+		return fmt.Errorf("%w: %s-%s, want %s", ErrHash, kind, got, want)
+	}
+	return nil
+}
+
+// ErrHash is contents that do not match their verification hash.
+var ErrHash = errors.New("contents do not match their verification hash")
+
+func (f *Fetcher) get(ctx context.Context, source string, headers types.HTTPHeaders) ([]byte, error) {
+	u, err := url.Parse(source)
+	if err != nil {
+		return nil, fmt.Errorf("source %q: %w", source, err)
+	}
+	switch u.Scheme {
+	case "data":
+		d, err := dataurl.DecodeString(source)
+		if err != nil {
+			return nil, fmt.Errorf("data URL: %w", err)
+		}
+		return d.Data, nil
+	case "http", "https":
+		return f.getHTTP(ctx, u, headers)
+	default:
+		return nil, fmt.Errorf("source scheme %q: nodebake fetches data, http and https", u.Scheme)
+	}
+}
+
+// getHTTP retries until the deadline: the network may not be up yet when
+// the first attempt is made. A 4xx answer other than 408 and 429 is final.
+func (f *Fetcher) getHTTP(ctx context.Context, u *url.URL, headers types.HTTPHeaders) ([]byte, error) {
+	deadline := f.Deadline
+	if deadline == 0 {
+		deadline = 5 * time.Minute
+	}
+	ctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	wait := f.Backoff
+	if wait == 0 {
+		wait = time.Second
+	}
+	client := f.Client
+	if client == nil {
+		client = &http.Client{Timeout: time.Minute}
+	}
+	for attempt := 1; ; attempt++ {
+		data, final, err := f.once(ctx, client, u, headers)
+		if err == nil {
+			return data, nil
+		}
+		if final {
+			return nil, err
+		}
+		if f.Log != nil {
+			f.Log.Warn("fetch failed, retrying", "url", redact(u), "attempt", attempt, "error", err, "retry_in", wait.String())
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%s: gave up after %d attempts in %s: %w", redact(u), attempt, deadline, err)
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Minute)
+	}
+}
+
+func (f *Fetcher) once(ctx context.Context, client *http.Client, u *url.URL, headers types.HTTPHeaders) ([]byte, bool, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, true, err
+	}
+	for _, h := range headers {
+		if h.Value != nil {
+			req.Header.Set(h.Name, *h.Value)
+		}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, false, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		final := resp.StatusCode >= 400 && resp.StatusCode < 500 &&
+			resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests
+		return nil, final, fmt.Errorf("%s: HTTP %s", redact(u), resp.Status)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResource+1))
+	if err != nil {
+		return nil, false, err
+	}
+	if len(data) > maxResource {
+		return nil, true, fmt.Errorf("%s: larger than %d bytes", redact(u), maxResource)
+	}
+	return data, false, nil
+}
+
+// redact drops a URL's user information and query, which may hold
+// credentials, for logs.
+func redact(u *url.URL) string {
+	c := *u
+	c.User = nil
+	c.RawQuery = ""
+	return c.String()
+}
