@@ -18,6 +18,7 @@ var fences = map[string][]string{
 	"github.com/diskfs/go-diskfs":            {"internal/diskimage"},
 	"os/exec":                                {"internal/command"},
 	"github.com/google/go-containerregistry": {"internal/images"},
+	"github.com/coreos/ignition":             {"internal/ignitioncfg"},
 }
 
 func TestImportFences(t *testing.T) {
