@@ -20,6 +20,7 @@ libc6-dev
 pkg-config
 libseccomp-dev
 iptables
+ignition
 "
 missing=""
 for p in $packages; do

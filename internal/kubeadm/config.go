@@ -1,0 +1,164 @@
+// Package kubeadm reads the kubeadm configuration a node is given and runs
+// kubeadm: config validate, init, join and reset. kubeadm's own v1beta4 API
+// is the interface; this package reads only the fields it must act on.
+package kubeadm
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// ConfigPath is where the node's Ignition config puts kubeadm's
+// configuration.
+const ConfigPath = "/etc/kubernetes/kubeadm.yaml"
+
+// APIVersion is the kubeadm configuration API nodebake reads.
+const APIVersion = "kubeadm.k8s.io/v1beta4"
+
+// Role is what a node becomes.
+type Role string
+
+const (
+	RoleInit         Role = "init"          // the first control-plane node
+	RoleJoin         Role = "join"          // a worker
+	RoleControlPlane Role = "control-plane" // another control-plane node
+)
+
+// Config is what the agent needs to know of a kubeadm configuration.
+type Config struct {
+	Role              Role
+	KubernetesVersion string
+	// CertificateKey is set for an init that uploads the control-plane
+	// certificates, or a control-plane join that downloads them.
+	CertificateKey string
+	NodeName       string
+	PodSubnet      string
+	// Secrets are the values that must never be logged: bootstrap
+	// tokens and the certificate key.
+	Secrets []string
+}
+
+type doc struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+
+	KubernetesVersion string `json:"kubernetesVersion"`
+	CertificateKey    string `json:"certificateKey"`
+	Networking        struct {
+		PodSubnet string `json:"podSubnet"`
+	} `json:"networking"`
+	NodeRegistration struct {
+		Name string `json:"name"`
+	} `json:"nodeRegistration"`
+	BootstrapTokens []struct {
+		Token string `json:"token"`
+	} `json:"bootstrapTokens"`
+	Discovery struct {
+		BootstrapToken *struct {
+			Token string `json:"token"`
+		} `json:"bootstrapToken"`
+		TLSBootstrapToken string `json:"tlsBootstrapToken"`
+	} `json:"discovery"`
+	ControlPlane *struct {
+		CertificateKey string `json:"certificateKey"`
+	} `json:"controlPlane"`
+}
+
+// ParseConfig reads a multi-document kubeadm configuration and decides
+// the role from its kinds: InitConfiguration is init, JoinConfiguration
+// is join, and a JoinConfiguration with controlPlane is a control-plane
+// join.
+func ParseConfig(data []byte) (*Config, error) {
+	c := &Config{}
+	var kinds []string
+	for i, part := range splitDocs(data) {
+		var d doc
+		if err := yaml.Unmarshal(part, &d); err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
+		if d.Kind == "" {
+			return nil, fmt.Errorf("document %d has no kind", i+1)
+		}
+		kinds = append(kinds, d.Kind)
+		if strings.HasPrefix(d.APIVersion, "kubeadm.k8s.io/") && d.APIVersion != APIVersion {
+			return nil, fmt.Errorf("%s is %s; nodebake reads %s", d.Kind, d.APIVersion, APIVersion)
+		}
+		switch d.Kind {
+		case "InitConfiguration":
+			if c.Role != "" {
+				return nil, fmt.Errorf("both %s and InitConfiguration", roleKind(c.Role))
+			}
+			c.Role = RoleInit
+			c.CertificateKey = d.CertificateKey
+			c.NodeName = d.NodeRegistration.Name
+			for _, t := range d.BootstrapTokens {
+				c.Secrets = append(c.Secrets, t.Token)
+			}
+		case "JoinConfiguration":
+			if c.Role != "" {
+				return nil, fmt.Errorf("both %s and JoinConfiguration", roleKind(c.Role))
+			}
+			c.Role = RoleJoin
+			if d.ControlPlane != nil {
+				c.Role = RoleControlPlane
+				c.CertificateKey = d.ControlPlane.CertificateKey
+			}
+			c.NodeName = d.NodeRegistration.Name
+			if d.Discovery.BootstrapToken != nil {
+				c.Secrets = append(c.Secrets, d.Discovery.BootstrapToken.Token)
+			}
+			c.Secrets = append(c.Secrets, d.Discovery.TLSBootstrapToken)
+		case "ClusterConfiguration":
+			c.KubernetesVersion = d.KubernetesVersion
+			c.PodSubnet = d.Networking.PodSubnet
+		}
+	}
+	if c.Role == "" {
+		return nil, fmt.Errorf("no InitConfiguration or JoinConfiguration among %v", kinds)
+	}
+	if c.CertificateKey != "" {
+		c.Secrets = append(c.Secrets, c.CertificateKey)
+	}
+	c.Secrets = nonEmpty(c.Secrets)
+	return c, nil
+}
+
+func roleKind(r Role) string {
+	if r == RoleInit {
+		return "InitConfiguration"
+	}
+	return "JoinConfiguration"
+}
+
+func splitDocs(data []byte) [][]byte {
+	var out [][]byte
+	for _, part := range bytes.Split(append([]byte("\n"), data...), []byte("\n---")) {
+		if len(bytes.TrimSpace(stripComments(part))) > 0 {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func stripComments(b []byte) []byte {
+	var out []byte
+	for _, l := range bytes.Split(b, []byte("\n")) {
+		if t := bytes.TrimSpace(l); len(t) > 0 && t[0] != '#' {
+			out = append(out, l...)
+		}
+	}
+	return out
+}
+
+func nonEmpty(s []string) []string {
+	var out []string
+	for _, x := range s {
+		if x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}

@@ -1,0 +1,90 @@
+package kubeadm
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+const initDoc = `apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens:
+- token: abcdef.0123456789abcdef
+certificateKey: 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0
+nodeRegistration:
+  name: cp-1
+---
+# the cluster
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: v1.37.2
+networking:
+  podSubnet: 10.244.0.0/16
+`
+
+func TestParseConfigRoles(t *testing.T) {
+	c, err := ParseConfig([]byte(initDoc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Role != RoleInit || c.KubernetesVersion != "v1.37.2" || c.NodeName != "cp-1" || c.PodSubnet != "10.244.0.0/16" || len(c.CertificateKey) != 64 {
+		t.Errorf("init: %+v", c)
+	}
+	if len(c.Secrets) != 2 {
+		t.Errorf("secrets %d, want the token and the key", len(c.Secrets))
+	}
+	join := `apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken:
+    apiServerEndpoint: 10.0.0.1:6443
+    token: abcdef.0123456789abcdef
+    caCertHashes: [sha256:00]
+`
+	c, err = ParseConfig([]byte(join))
+	if err != nil || c.Role != RoleJoin || len(c.Secrets) != 1 {
+		t.Errorf("join: %+v, %v", c, err)
+	}
+	c, err = ParseConfig([]byte(join + "controlPlane:\n  certificateKey: " + strings.Repeat("a", 64) + "\n"))
+	if err != nil || c.Role != RoleControlPlane || len(c.Secrets) != 2 {
+		t.Errorf("control-plane join: %+v, %v", c, err)
+	}
+	for _, bad := range []string{
+		"apiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\n",
+		"apiVersion: kubeadm.k8s.io/v1beta3\nkind: InitConfiguration\n",
+		initDoc + "---\n" + join,
+	} {
+		if _, err := ParseConfig([]byte(bad)); err == nil {
+			t.Errorf("accepted:\n%s", bad)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	out := `kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef \
+	--discovery-token-ca-cert-hash sha256:1234 --control-plane --certificate-key 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0
+	my-secret-value`
+	got := Redact(out, []string{"my-secret-value"})
+	for _, s := range []string{"abcdef.0123456789abcdef", "0f1e2d3c4b5a6978", "my-secret-value"} {
+		if strings.Contains(got, s) {
+			t.Errorf("%q left in %q", s, got)
+		}
+	}
+	if !strings.Contains(got, "sha256:1234") {
+		t.Errorf("the CA hash, not a secret, was removed: %q", got)
+	}
+}
+
+func TestClassify(t *testing.T) {
+	for out, want := range map[string]error{
+		`error execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID "abcdef"`: ErrTokenExpired,
+		`error downloading the secret: Secret "kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have expired`:         ErrCertificateKeyExpired,
+		`Get "https://10.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s": dial tcp 10.0.0.1:6443: connect: connection refused`: ErrUnreachable,
+		`[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2`:                                                                  nil,
+	} {
+		f := &Failure{Output: out, class: classify(out)}
+		if want == nil && Class(f) != "" || want != nil && !errors.Is(f, want) {
+			t.Errorf("%q: class %q, want %v", out, Class(f), want)
+		}
+	}
+}
