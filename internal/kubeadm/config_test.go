@@ -78,9 +78,9 @@ func TestRedact(t *testing.T) {
 func TestClassify(t *testing.T) {
 	for out, want := range map[string]error{
 		`error execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID "abcdef"`: ErrTokenExpired,
-		`error downloading the secret: Secret "kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have expired`:         ErrCertificateKeyExpired,
-		`Get "https://10.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s": dial tcp 10.0.0.1:6443: connect: connection refused`: ErrUnreachable,
-		`[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2`:                                                                  nil,
+		`error downloading the secret: Secret "kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have expired`:                                     ErrCertificateKeyExpired,
+		`Get "https://10.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s": dial tcp 10.0.0.1:6443: connect: connection refused`:                    ErrUnreachable,
+		`[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2`:                                                                                            nil,
 	} {
 		f := &Failure{Output: out, class: classify(out)}
 		if want == nil && Class(f) != "" || want != nil && !errors.Is(f, want) {
