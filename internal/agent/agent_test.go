@@ -1,0 +1,345 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/configsource"
+	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/kubeadm"
+)
+
+const token = "abcdef.0123456789abcdef"
+
+func kubeadmInit(version string) string {
+	return `apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens: [{token: ` + token + `}]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: ` + version + "\n"
+}
+
+const kubeadmJoin = `apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken: {apiServerEndpoint: "10.0.0.1:6443", token: ` + token + `, caCertHashes: ["sha256:00"]}
+`
+
+// ignition is a config that writes the kubeadm file, a hostname and
+// appends to a file (so a double apply would show).
+func ignition(kubeadmYAML string) string {
+	return fmt.Sprintf(`{"ignition":{"version":"3.4.0"},"storage":{"files":[
+		{"path":"/etc/kubernetes/kubeadm.yaml","contents":{"source":"data:,%s"},"mode":384},
+		{"path":"/etc/hostname","contents":{"source":"data:,cp-1"},"overwrite":true},
+		{"path":"/etc/motd","append":[{"source":"data:,configured%%0A"}]}]}}`, url.PathEscape(kubeadmYAML))
+}
+
+// crash is what the fake node panics with to stop a run as a power cut
+// would: nothing after it runs, not even the agent's failure record.
+type crash struct{}
+
+// fakeNode stands for the running system; it counts calls and can crash
+// at the n-th. Init and join leave files behind as kubeadm does.
+type fakeNode struct {
+	root    string
+	crashAt int
+	calls   []string
+	// joinErrs are returned by the first joins.
+	joinErrs []error
+	// partial makes a crash inside Init leave etcd data behind.
+	partial bool
+}
+
+func (f *fakeNode) call(name string) {
+	f.calls = append(f.calls, name)
+	if len(f.calls) == f.crashAt {
+		panic(crash{})
+	}
+}
+
+func (f *fakeNode) count(name string) int {
+	n := 0
+	for _, c := range f.calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeNode) touch(p string) {
+	full := filepath.Join(f.root, p)
+	os.MkdirAll(filepath.Dir(full), 0o755)
+	os.WriteFile(full, []byte("x"), 0o600)
+}
+
+func (f *fakeNode) Runner() *command.Runner { return &command.Runner{} }
+func (f *fakeNode) BakedVersion(context.Context) (string, error) {
+	f.call("version")
+	return "v1.37.2", nil
+}
+func (f *fakeNode) ValidateKubeadm(context.Context, string) error { f.call("validate"); return nil }
+func (f *fakeNode) MissingImages(context.Context, string) ([]string, error) {
+	f.call("images")
+	return nil, nil
+}
+func (f *fakeNode) MACHostname() (string, error) { return "node-525400000001", nil }
+func (f *fakeNode) SetHostname(context.Context, string) error {
+	f.call("hostname")
+	return nil
+}
+func (f *fakeNode) Activate(context.Context, bool, []string) error { f.call("activate"); return nil }
+func (f *fakeNode) Init(context.Context, string, bool) error {
+	if f.partial && len(f.calls)+1 == f.crashAt {
+		f.touch("/var/lib/etcd/member/snap/db")
+		f.touch("/etc/kubernetes/manifests/kube-apiserver.yaml")
+	}
+	f.call("init")
+	f.touch("/var/lib/etcd/member/snap/db")
+	f.touch("/etc/kubernetes/admin.conf")
+	f.touch("/var/lib/kubelet/config.yaml")
+	return nil
+}
+func (f *fakeNode) Join(context.Context, string) error {
+	f.call("join")
+	if len(f.joinErrs) > 0 {
+		err := f.joinErrs[0]
+		f.joinErrs = f.joinErrs[1:]
+		return err
+	}
+	f.touch("/etc/kubernetes/kubelet.conf")
+	return nil
+}
+func (f *fakeNode) Reset(context.Context) error {
+	f.call("reset")
+	for _, p := range []string{"etc/kubernetes", "var/lib/kubelet", "var/lib/etcd"} {
+		os.RemoveAll(filepath.Join(f.root, p))
+	}
+	return nil
+}
+func (f *fakeNode) ApplyManifest(context.Context, string, string) error {
+	f.call("manifest")
+	return nil
+}
+
+type notes struct {
+	statuses []string
+	ready    int
+}
+
+func (n *notes) Status(s string) { n.statuses = append(n.statuses, s) }
+func (n *notes) Ready()          { n.ready++ }
+
+// newRoot is a booted node's root: its identity, a motd, and the config
+// in fw_cfg.
+func newRoot(t *testing.T, config string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, data := range map[string]string{
+		"etc/machine-id":                  "0123456789abcdef0123456789abcdef\n",
+		"etc/ssh/ssh_host_ed25519_key":    "key",
+		"etc/motd":                        "welcome\n",
+		"usr/share/nodebake/network.yaml": "kind: List\n",
+		"etc/passwd":                      "root:x:0:0:root:/root:/bin/sh\n",
+		"etc/group":                       "root:x:0:\n",
+	} {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		os.WriteFile(full, []byte(data), 0o644)
+	}
+	if config != "" {
+		p := filepath.Join(root, "sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(config), 0o644)
+	}
+	return root
+}
+
+func newAgent(root string, node Node, console io.Writer) (*Agent, *notes) {
+	n := &notes{}
+	return &Agent{
+		Root: root, Node: node, Notify: n, Console: console,
+		Sources:     &configsource.Env{Root: root, Deadline: time.Second},
+		Fetch:       &ignitioncfg.Fetcher{},
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		JoinBackoff: time.Millisecond,
+	}, n
+}
+
+// run runs the agent and turns a simulated crash into crashed=true.
+func run(a *Agent) (err error, crashed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(crash); !ok {
+				panic(r)
+			}
+			crashed = true
+		}
+	}()
+	return a.Run(context.Background()), false
+}
+
+func status(t *testing.T, root string) *Status {
+	t.Helper()
+	s, err := ReadStatus(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestResumeAfterACrashAtEveryStep crashes an init at each call it makes
+// to the system in turn, then boots again: every run ends configured,
+// the config is applied once, and kubeadm init runs again only if the
+// crash left no etcd data.
+func TestResumeAfterACrashAtEveryStep(t *testing.T) {
+	cfg := ignition(kubeadmInit("v1.37.2"))
+	for _, partial := range []bool{false, true} {
+		for crashAt := 1; ; crashAt++ {
+			root := newRoot(t, cfg)
+			first := &fakeNode{root: root, crashAt: crashAt, partial: partial}
+			a, _ := newAgent(root, first, nil)
+			err, crashed := run(a)
+			if !crashed {
+				if err != nil {
+					t.Fatal(err)
+				}
+				break
+			}
+			second := &fakeNode{root: root}
+			b, n := newAgent(root, second, nil)
+			err, _ = run(b)
+			st := status(t, root)
+			crashedInInit := first.calls[len(first.calls)-1] == "init"
+			if partial && crashedInInit {
+				// etcd data from the interrupted init: never a second one.
+				if !errors.Is(err, ErrPartialInit) || st.ErrorClass != "partial-init" || second.count("init") != 0 {
+					t.Errorf("crash inside init with etcd data: %v, class %q, %d inits", err, st.ErrorClass, second.count("init"))
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("crash at call %d (%s): resuming: %v", crashAt, first.calls[crashAt-1], err)
+			}
+			if st.Result != ResultSuccess || !st.Succeeded || n.ready != 1 {
+				t.Errorf("crash at %d: status %+v", crashAt, st)
+			}
+			if inits := first.count("init") + second.count("init"); inits > 2 || (inits == 2 && !crashedInInit) {
+				t.Errorf("crash at %d (%v then %v): %d inits", crashAt, first.calls, second.calls, inits)
+			}
+			if got, _ := os.ReadFile(filepath.Join(root, "etc/motd")); string(got) != "welcome\nconfigured\n" {
+				t.Errorf("crash at %d: motd %q: the append ran twice", crashAt, got)
+			}
+			if _, err := os.Stat(filepath.Join(root, SuccessMarker)); err != nil {
+				t.Errorf("crash at %d: no success marker", crashAt)
+			}
+		}
+	}
+}
+
+func TestConfiguredNodeExitsAtOnce(t *testing.T) {
+	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
+	a, _ := newAgent(root, &fakeNode{root: root}, nil)
+	if err, _ := run(a); err != nil {
+		t.Fatal(err)
+	}
+	os.RemoveAll(filepath.Join(root, "run"))
+	again := &fakeNode{root: root}
+	var console bytes.Buffer
+	b, n := newAgent(root, again, &console)
+	if err, _ := run(b); err != nil {
+		t.Fatal(err)
+	}
+	if len(again.calls) != 0 || n.ready != 1 || !strings.Contains(console.String(), "already configured") {
+		t.Errorf("calls %v, ready %d, console %q", again.calls, n.ready, console.String())
+	}
+	if _, err := os.Stat(filepath.Join(root, SuccessMarker)); err != nil {
+		t.Error("the marker in /run was not made again")
+	}
+}
+
+func TestNoConfigLeavesTheNodeUnconfigured(t *testing.T) {
+	root := newRoot(t, "")
+	var console bytes.Buffer
+	a, n := newAgent(root, &fakeNode{root: root}, &console)
+	if err, _ := run(a); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, root); st.Result != ResultUnconfigured || n.ready != 1 || !strings.Contains(console.String(), "unconfigured") {
+		t.Errorf("status %+v, console %q", st, console.String())
+	}
+}
+
+// TestVersionMismatchChangesNothing: a config for another Kubernetes
+// version fails before anything is written.
+func TestVersionMismatchChangesNothing(t *testing.T) {
+	root := newRoot(t, ignition(kubeadmInit("v1.36.3")))
+	a, _ := newAgent(root, &fakeNode{root: root}, nil)
+	err, _ := run(a)
+	if !errors.Is(err, kubeadm.ErrVersionMismatch) && !strings.Contains(err.Error(), "v1.36.3") {
+		t.Fatalf("error %v", err)
+	}
+	st := status(t, root)
+	if st.ErrorClass != "version-mismatch" || st.Phase != "validate" {
+		t.Errorf("status %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/kubernetes/kubeadm.yaml")); err == nil {
+		t.Error("the kubeadm config was written although validation failed")
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "etc/motd")); string(got) != "welcome\n" {
+		t.Errorf("motd changed: %q", got)
+	}
+}
+
+// TestJoinRetriesUntilReachable fails twice as an unreachable control
+// plane does, then joins; an expired token fails at once with its class,
+// and the token appears nowhere in the record.
+func TestJoinRetriesUntilReachable(t *testing.T) {
+	unreachable := &kubeadm.Failure{Output: "dial tcp 10.0.0.1:6443: connect: connection refused"}
+	root := newRoot(t, ignition(kubeadmJoin))
+	node := &fakeNode{root: root, joinErrs: []error{wrap(unreachable, kubeadm.ErrUnreachable), wrap(unreachable, kubeadm.ErrUnreachable)}}
+	a, _ := newAgent(root, node, nil)
+	if err, _ := run(a); err != nil {
+		t.Fatal(err)
+	}
+	if node.count("join") != 3 || status(t, root).Role != "join" {
+		t.Errorf("calls %v", node.calls)
+	}
+
+	root = newRoot(t, ignition(kubeadmJoin))
+	expired := fmt.Errorf("kubeadm join: could not find a JWS signature for token %s: %w", token, kubeadm.ErrTokenExpired)
+	node = &fakeNode{root: root, joinErrs: []error{expired}}
+	var console bytes.Buffer
+	a, _ = newAgent(root, node, &console)
+	err, _ := run(a)
+	st := status(t, root)
+	if err == nil || st.ErrorClass != "token-expired" || node.count("join") != 1 {
+		t.Errorf("error %v, status %+v, calls %v", err, st, node.calls)
+	}
+	raw, _ := os.ReadFile(filepath.Join(root, StatusPath))
+	for _, where := range []string{string(raw), console.String(), err.Error()} {
+		if strings.Contains(where, token) {
+			t.Errorf("the token leaked: %s", where)
+		}
+	}
+	var decoded Status
+	if json.Unmarshal(raw, &decoded) != nil || decoded.Result != ResultFailed {
+		t.Errorf("status file %s", raw)
+	}
+}
+
+func wrap(f *kubeadm.Failure, class error) error { return fmt.Errorf("%s: %w", f.Output, class) }

@@ -1,0 +1,165 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/kubeadm"
+)
+
+// Node is the running system the agent acts on: kubeadm, the container
+// runtime, systemd. LiveNode is the real one.
+type Node interface {
+	Runner() *command.Runner
+	BakedVersion(ctx context.Context) (string, error)
+	ValidateKubeadm(ctx context.Context, path string) error
+	MissingImages(ctx context.Context, version string) ([]string, error)
+	MACHostname() (string, error)
+	SetHostname(ctx context.Context, name string) error
+	// Activate reloads systemd, brings new network files into effect and
+	// waits for the network, and starts units.
+	Activate(ctx context.Context, network bool, start []string) error
+	Init(ctx context.Context, path string, uploadCerts bool) error
+	Join(ctx context.Context, path string) error
+	Reset(ctx context.Context) error
+	ApplyManifest(ctx context.Context, kubeconfig, path string) error
+}
+
+// LiveNode acts on the machine the agent runs on.
+type LiveNode struct {
+	Run     *command.Runner
+	Kubeadm *kubeadm.Kubeadm
+	// NetworkTimeout bounds the wait for the network after new network
+	// files.
+	NetworkTimeout time.Duration
+}
+
+var _ Node = (*LiveNode)(nil)
+
+func (n *LiveNode) Runner() *command.Runner { return n.Run }
+
+func (n *LiveNode) BakedVersion(ctx context.Context) (string, error) {
+	return n.Kubeadm.Version(ctx)
+}
+
+func (n *LiveNode) ValidateKubeadm(ctx context.Context, path string) error {
+	return n.Kubeadm.Validate(ctx, path)
+}
+
+func (n *LiveNode) MissingImages(ctx context.Context, version string) ([]string, error) {
+	refs, err := n.Kubeadm.Images(ctx, version)
+	if err != nil {
+		return nil, err
+	}
+	return kubeadm.MissingImages(ctx, n.Run, refs), nil
+}
+
+// MACHostname names the node after its first Ethernet's MAC address,
+// stable and unique: node-525400123456.
+func (n *LiveNode) MACHostname() (string, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	sort.Slice(ifs, func(i, j int) bool { return ifs[i].Index < ifs[j].Index })
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback == 0 && len(i.HardwareAddr) == 6 {
+			return "node-" + strings.ReplaceAll(i.HardwareAddr.String(), ":", ""), nil
+		}
+	}
+	return "", errors.New("no Ethernet interface to name the node after")
+}
+
+// SetHostname writes /etc/hostname and sets the kernel's hostname.
+func (n *LiveNode) SetHostname(ctx context.Context, name string) error {
+	if err := atomicfile.Write("/etc/hostname", []byte(name+"\n"), 0o644); err != nil {
+		return err
+	}
+	_, err := n.Run.Run(ctx, command.Cmd{Name: "hostname", Args: []string{name}})
+	return err
+}
+
+func (n *LiveNode) Activate(ctx context.Context, network bool, start []string) error {
+	if _, err := n.Run.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"daemon-reload"}}); err != nil {
+		return err
+	}
+	if network {
+		// networkctl reload applies changed .network files; reconfigure
+		// makes links already configured take them.
+		if _, err := n.Run.Run(ctx, command.Cmd{Name: "networkctl", Args: []string{"reload"}}); err != nil {
+			return err
+		}
+		if _, err := n.Run.Run(ctx, command.Cmd{Name: "networkctl", Args: []string{"reconfigure", "--all"}}); err != nil {
+			// Older networkctl has no --all: name the links.
+			links, _ := n.links()
+			if len(links) > 0 {
+				if _, err := n.Run.Run(ctx, command.Cmd{Name: "networkctl", Args: append([]string{"reconfigure"}, links...)}); err != nil {
+					return err
+				}
+			}
+		}
+		timeout := n.NetworkTimeout
+		if timeout == 0 {
+			timeout = 2 * time.Minute
+		}
+		if _, err := n.Run.Run(ctx, command.Cmd{Name: "/lib/systemd/systemd-networkd-wait-online", Args: []string{"--any", fmt.Sprintf("--timeout=%d", int(timeout.Seconds()))}}); err != nil {
+			return fmt.Errorf("waiting for the network the config set up: %w", err)
+		}
+	}
+	for _, u := range start {
+		if _, err := n.Run.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"start", "--no-block", u}}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *LiveNode) links() ([]string, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, i := range ifs {
+		if i.Flags&net.FlagLoopback == 0 {
+			out = append(out, i.Name)
+		}
+	}
+	return out, nil
+}
+
+func (n *LiveNode) Init(ctx context.Context, path string, uploadCerts bool) error {
+	_, err := n.Kubeadm.Init(ctx, path, uploadCerts)
+	return err
+}
+
+func (n *LiveNode) Join(ctx context.Context, path string) error {
+	_, err := n.Kubeadm.Join(ctx, path)
+	return err
+}
+
+func (n *LiveNode) Reset(ctx context.Context) error { return n.Kubeadm.Reset(ctx) }
+
+// ApplyManifest applies a manifest with kubectl, retrying while the API
+// server settles.
+func (n *LiveNode) ApplyManifest(ctx context.Context, kubeconfig, path string) error {
+	var err error
+	for attempt := 0; attempt < 30; attempt++ {
+		if _, err = n.Run.Run(ctx, command.Cmd{Name: "kubectl", Args: []string{"--kubeconfig", kubeconfig, "apply", "-f", path}}); err == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return err
+}

@@ -1,0 +1,298 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/configsource"
+	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/kubeadm"
+)
+
+// Error classes of the agent's own failures.
+var (
+	ErrIdentity      = errors.New("the machine's identity is not its own")
+	ErrConfigChanged = errors.New("the Ignition config changed after it was partly applied")
+	ErrPartialInit   = errors.New("refusing a second kubeadm init: this node has etcd data from an earlier one")
+	ErrNoKubeadm     = errors.New("the Ignition config has no kubeadm configuration at " + kubeadm.ConfigPath)
+)
+
+func errorClass(err error) string {
+	if c := kubeadm.Class(err); c != "" {
+		return c
+	}
+	var inv *ignitioncfg.InvalidError
+	switch {
+	case errors.As(err, &inv), errors.Is(err, ignitioncfg.ErrSpec2), errors.Is(err, ignitioncfg.ErrVersion):
+		return "invalid-config"
+	case errors.Is(err, ErrIdentity):
+		return "identity"
+	case errors.Is(err, ErrConfigChanged):
+		return "config-changed"
+	case errors.Is(err, ErrPartialInit):
+		return "partial-init"
+	case errors.Is(err, ErrNoKubeadm):
+		return "no-kubeadm-config"
+	case errors.Is(err, ignitioncfg.ErrHash):
+		return "hash-mismatch"
+	}
+	return "failed"
+}
+
+// identity checks that this machine is itself: a machine-id of its own
+// and SSH host keys before anything else happens.
+func (a *Agent) identity(context.Context) error {
+	id, err := os.ReadFile(a.path("/etc/machine-id"))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrIdentity, err)
+	}
+	switch s := strings.TrimSpace(string(id)); {
+	case s == "", s == "uninitialized":
+		return fmt.Errorf("%w: /etc/machine-id is empty; the image's own is empty and systemd must make one", ErrIdentity)
+	case len(s) != 32:
+		return fmt.Errorf("%w: /etc/machine-id %q is not 32 hex digits", ErrIdentity, s)
+	}
+	keys, _ := filepath.Glob(a.path("/etc/ssh/ssh_host_*_key"))
+	if len(keys) == 0 {
+		return fmt.Errorf("%w: no SSH host keys in /etc/ssh", ErrIdentity)
+	}
+	return nil
+}
+
+// fetch finds the config.
+func (a *Agent) fetch(ctx context.Context) error {
+	f, err := configsource.Find(ctx, a.Sources)
+	if err != nil {
+		return err
+	}
+	sum := hash(f.Config)
+	if a.st.ConfigSHA256 != "" && a.st.ConfigSHA256 != sum && a.st.Done("apply") {
+		return fmt.Errorf("%w (sha256 %s, then %s); remove %s to start over", ErrConfigChanged, a.st.ConfigSHA256[:12], sum[:12], StatusPath)
+	}
+	if a.st.ConfigSHA256 != sum {
+		a.st.Applied = nil // a new config starts a new record
+	}
+	a.st.Source, a.st.ConfigSHA256 = f.Source, sum
+	a.run.found = f
+	a.Log.Info("config found", "source", f.Source, "sha256", sum)
+	return nil
+}
+
+// validate checks everything before anything is written: the Ignition
+// config and its report, every path it writes, the kubeadm configuration
+// in it (kubeadm config validate), its version against the image's, and
+// the images kubeadm will need.
+func (a *Agent) validate(ctx context.Context) error {
+	cfg, problems, err := ignitioncfg.Parse(a.run.found.Config)
+	for _, p := range problems {
+		a.Log.Warn("ignition config report", "kind", p.Kind, "path", p.Path, "message", p.Message)
+	}
+	if err != nil {
+		return err
+	}
+	if problems := ignitioncfg.Check(cfg); len(problems) > 0 {
+		return &ignitioncfg.InvalidError{Problems: problems}
+	}
+	a.run.cfg = cfg
+	var kubeYAML []byte
+	for _, f := range cfg.Storage.Files {
+		if f.Path == kubeadm.ConfigPath {
+			if kubeYAML, err = a.Fetch.Fetch(ctx, f.Contents); err != nil {
+				return fmt.Errorf("%s: %w", kubeadm.ConfigPath, err)
+			}
+		}
+	}
+	if kubeYAML == nil {
+		return ErrNoKubeadm
+	}
+	kc, err := kubeadm.ParseConfig(kubeYAML)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", kubeadm.ErrInvalidConfig, kubeadm.ConfigPath, err)
+	}
+	a.run.kubeCfg, a.run.secrets = kc, kc.Secrets
+	a.st.Role = string(kc.Role)
+	baked, err := a.Node.BakedVersion(ctx)
+	if err != nil {
+		return err
+	}
+	if kc.Role != kubeadm.RoleJoin && kc.KubernetesVersion != baked {
+		return fmt.Errorf("%w: the config says %q, the image has %s; pin kubernetesVersion: %s", kubeadm.ErrVersionMismatch, kc.KubernetesVersion, baked, baked)
+	}
+	// kubeadm validates its file where it will be: a private temporary
+	// copy, since nothing is applied yet.
+	tmp := a.path("/run/nodebake/kubeadm-validate.yaml")
+	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(tmp, kubeYAML, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	if err := a.Node.ValidateKubeadm(ctx, tmp); err != nil {
+		return err
+	}
+	missing, err := a.Node.MissingImages(ctx, baked)
+	if err != nil {
+		return err
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", kubeadm.ErrImagesMissing, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// apply writes the config, sets the hostname, and brings the network
+// files and units it wrote into effect before kubeadm runs.
+func (a *Agent) apply(ctx context.Context) error {
+	t := &ignitioncfg.Target{
+		Root: a.Root, Fetch: a.Fetch, Run: a.Node.Runner(), Log: a.Log,
+		Done: a.st.Applied,
+		Save: func(done map[string]string) error { a.st.Applied = done; return a.save() },
+	}
+	res, err := ignitioncfg.Apply(ctx, a.run.cfg, t)
+	if err != nil {
+		return err
+	}
+	name := res.Hostname
+	if name == "" {
+		name = a.run.kubeCfg.NodeName
+	}
+	if name == "" && a.run.found.Hostname != "" {
+		name = a.run.found.Hostname
+	}
+	if name == "" {
+		if name, err = a.Node.MACHostname(); err != nil {
+			return err
+		}
+	}
+	if err := a.Node.SetHostname(ctx, name); err != nil {
+		return err
+	}
+	a.st.NodeName = name
+	if res.UnitsChanged || res.NetworkChanged {
+		if err := a.Node.Activate(ctx, res.NetworkChanged, res.Start); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// leftovers are files an interrupted init or join leaves behind.
+var leftovers = []string{
+	"/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf",
+	"/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/pki/ca.crt",
+	"/var/lib/kubelet/config.yaml",
+}
+
+func (a *Agent) hasLeftovers() bool {
+	for _, p := range leftovers {
+		if a.exists(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// kubeadm runs init or join. A node that never succeeded and has partial
+// state from an interrupted attempt is reset first; a node with etcd data
+// is never initialised a second time.
+func (a *Agent) kubeadm(ctx context.Context) error {
+	kc := a.run.kubeCfg
+	if a.st.KubeadmStarted || a.hasLeftovers() {
+		if kc.Role == kubeadm.RoleInit && a.exists("/var/lib/etcd/member") {
+			return fmt.Errorf("%w; inspect it and run kubeadm reset by hand, then remove %s", ErrPartialInit, StatusPath)
+		}
+		if a.hasLeftovers() {
+			a.Log.Warn("resetting the partial state of an interrupted attempt")
+			if err := a.Node.Reset(ctx); err != nil {
+				return err
+			}
+		}
+	}
+	a.st.KubeadmStarted = true
+	if err := a.save(); err != nil {
+		return err
+	}
+	if kc.Role == kubeadm.RoleInit {
+		return a.Node.Init(ctx, kubeadm.ConfigPath, kc.CertificateKey != "")
+	}
+	return a.join(ctx)
+}
+
+// join retries while the control plane is unreachable, until the
+// deadline; other failures are final.
+func (a *Agent) join(ctx context.Context) error {
+	deadline := a.JoinDeadline
+	if deadline == 0 {
+		deadline = time.Hour
+	}
+	wait := a.JoinBackoff
+	if wait == 0 {
+		wait = 5 * time.Second
+	}
+	end := a.now().Add(deadline)
+	for attempt := 1; ; attempt++ {
+		err := a.Node.Join(ctx, kubeadm.ConfigPath)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, kubeadm.ErrUnreachable) || a.now().Add(wait).After(end) {
+			return err
+		}
+		a.Log.Warn("join failed, retrying", "attempt", attempt, "class", kubeadm.Class(err), "retry_in", wait.String())
+		a.Notify.Status(fmt.Sprintf("kubeadm: control plane unreachable, retry %d in %s", attempt, wait))
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, time.Minute)
+		if a.hasLeftovers() {
+			if err := a.Node.Reset(ctx); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// podNetwork, on the first control-plane node, applies the image's pod
+// network manifest and gives root a kubeconfig.
+func (a *Agent) podNetwork(ctx context.Context) error {
+	if a.run.kubeCfg.Role != kubeadm.RoleInit {
+		return nil
+	}
+	admin, err := os.ReadFile(a.path("/etc/kubernetes/admin.conf"))
+	if err != nil {
+		return err
+	}
+	kube := a.path("/root/.kube/config")
+	if err := os.MkdirAll(filepath.Dir(kube), 0o700); err != nil {
+		return err
+	}
+	if err := atomicfile.Write(kube, admin, 0o600); err != nil {
+		return err
+	}
+	if !a.exists(NetworkManifest) {
+		a.Log.Info("the image has no pod network manifest")
+		return nil
+	}
+	return a.Node.ApplyManifest(ctx, "/etc/kubernetes/admin.conf", NetworkManifest)
+}
+
+// NetworkManifest is the pod network the image bakes.
+const NetworkManifest = "/usr/share/nodebake/network.yaml"
+
+// record leaves the marker Cluster API tooling waits for.
+func (a *Agent) record(context.Context) error {
+	p := a.path(SuccessMarker)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	return atomicfile.Write(p, []byte("success\n"), 0o644)
+}
