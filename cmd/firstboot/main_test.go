@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func execute(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(context.Background())
+	if err != nil {
+		out.WriteString(err.Error())
+	}
+	return exitCode(err), out.String()
+}
+
+// testCA writes a CA certificate and key as kubeadm would make them.
+func testCA(t *testing.T) (string, string) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "kubernetes"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, _ := x509.MarshalECPrivateKey(key)
+	dir := t.TempDir()
+	crt, k := filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key")
+	os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(k, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}), 0o600)
+	return crt, k
+}
+
+// TestRenderIsValid renders each role, checks it with Debian's
+// ignition-validate (ci/deps.sh installs it) and with firstboot validate.
+func TestRenderIsValid(t *testing.T) {
+	crt, key := testCA(t)
+	extra := filepath.Join(t.TempDir(), "10-static.network")
+	os.WriteFile(extra, []byte("[Match]\nName=eth0\n[Network]\nAddress=10.0.0.2/24\n"), 0o644)
+	const tok = "abcdef.0123456789abcdef"
+	for role, args := range map[string][]string{
+		"init": {"--ca-cert", crt, "--ca-key", key, "--token", tok, "--node-name", "cp-1", "--advertise-address", "10.0.0.1",
+			"--certificate-key", strings.Repeat("ab", 32), "--ssh-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample test", "--single-node"},
+		"join":          {"--ca-cert", crt, "--token", tok, "--endpoint", "10.0.0.1:6443", "--file", "/etc/systemd/network/10-static.network=" + extra},
+		"control-plane": {"--ca-cert", crt, "--token", tok, "--endpoint", "10.0.0.1:6443", "--certificate-key", strings.Repeat("cd", 32)},
+	} {
+		t.Run(role, func(t *testing.T) {
+			code, out := execute(t, append([]string{"render", "--role", role}, args...)...)
+			if code != 0 {
+				t.Fatalf("render exited %d: %s", code, out)
+			}
+			p := filepath.Join(t.TempDir(), role+".ign")
+			os.WriteFile(p, []byte(out), 0o644)
+			if res, err := exec.Command("ignition-validate", p).CombinedOutput(); err != nil {
+				t.Errorf("ignition-validate: %v\n%s", err, res)
+			}
+			// Spec 3.4, read back by firstboot validate (Ignition's v3_4
+			// parser); Debian 12's ignition-validate stops at 3.3.
+			code, out34 := execute(t, append([]string{"render", "--role", role, "--spec", "3.4.0"}, args...)...)
+			p34 := filepath.Join(t.TempDir(), role+"-3.4.ign")
+			os.WriteFile(p34, []byte(out34), 0o644)
+			if code != 0 || !strings.Contains(out34, `"version": "3.4.0"`) {
+				t.Fatalf("render --spec 3.4.0 exited %d: %s", code, out34)
+			}
+			if code, msg := execute(t, "validate", p34); code != 0 {
+				t.Errorf("validate of spec 3.4 exited %d: %s", code, msg)
+			}
+			if code, msg := execute(t, "validate", p); code != 0 || !strings.Contains(msg, "valid: role "+role) {
+				t.Errorf("validate exited %d: %s", code, msg)
+			}
+		})
+	}
+}
+
+func TestRenderRefuses(t *testing.T) {
+	for _, args := range [][]string{
+		{"render", "--role", "join", "--token", "abcdef.0123456789abcdef", "--endpoint", "10.0.0.1:6443"},
+		{"render", "--role", "init", "--token", "not-a-token"},
+		{"render", "--role", "primary"},
+		{"render", "--role", "control-plane", "--token", "abcdef.0123456789abcdef", "--endpoint", "x:6443", "--ca-cert-hash", "sha256:" + strings.Repeat("0", 64)},
+	} {
+		if code, out := execute(t, args...); code != exitBadInput {
+			t.Errorf("%v exited %d: %s", args, code, out)
+		}
+	}
+}
+
+func TestValidateRejects(t *testing.T) {
+	dir := t.TempDir()
+	for name, doc := range map[string]string{
+		"spec2.ign":     `{"ignition":{"version":"2.3.0"}}`,
+		"usr.ign":       `{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/usr/bin/x","contents":{"source":"data:,x"}}]}}`,
+		"nokubeadm.ign": `{"ignition":{"version":"3.4.0"}}`,
+	} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, []byte(doc), 0o644)
+		if code, out := execute(t, "validate", p); code != exitBadInput {
+			t.Errorf("%s: exit %d: %s", name, code, out)
+		}
+	}
+	if code, _ := execute(t, "validate", filepath.Join(dir, "missing.ign")); code != exitFailed {
+		t.Errorf("a missing file exits %d", code)
+	}
+}
+
+func TestStatusOfANewNode(t *testing.T) {
+	code, out := execute(t, "status", "--root", t.TempDir())
+	if code != 0 || !strings.Contains(out, "result:   not started") {
+		t.Errorf("exit %d: %s", code, out)
+	}
+}

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/profile"
+)
+
+func newRenderCmd() *cobra.Command {
+	var (
+		o             kubeadm.RenderOptions
+		role          string
+		sshKeys       []string
+		files         []string
+		caCert, caKey string
+		spec          string
+	)
+	cmd := &cobra.Command{
+		Use:   "render --role init|join|control-plane [flags]",
+		Short: "Write the Ignition config that makes a node of a role",
+		Long: "render writes, on standard output, an Ignition config holding the node's kubeadm\n" +
+			"configuration at " + kubeadm.ConfigPath + " (mode 0600), its hostname, root's SSH\n" +
+			"keys and any --file. Feed it to a VM (fw_cfg), a launch template or a config drive.\n" +
+			"--spec 3.4.0 writes spec 3.4; the default, 3.3.0, is the newest spec Debian 12's\n" +
+			"ignition-validate reads, and holds the same fields.",
+		Args: exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Role = kubeadm.Role(role)
+			rs := ignitioncfg.RenderSpec{Version: spec, Hostname: o.NodeName}
+			if caCert != "" {
+				pem, err := os.ReadFile(caCert)
+				if err != nil {
+					return err
+				}
+				if o.Role == kubeadm.RoleInit {
+					if caKey == "" {
+						return fmt.Errorf("%w: --ca-cert for init needs --ca-key", errUsage)
+					}
+					key, err := os.ReadFile(caKey)
+					if err != nil {
+						return err
+					}
+					rs.Files = append(rs.Files,
+						ignitioncfg.RenderFile{Path: "/etc/kubernetes/pki/ca.crt", Data: pem, Mode: 0o644},
+						ignitioncfg.RenderFile{Path: "/etc/kubernetes/pki/ca.key", Data: key, Mode: 0o600})
+				} else {
+					h, err := kubeadm.CACertHash(pem)
+					if err != nil {
+						return fmt.Errorf("%w: --ca-cert %s: %v", errInvalid, caCert, err)
+					}
+					o.CACertHashes = append(o.CACertHashes, h)
+				}
+			}
+			kc, err := kubeadm.Render(o)
+			if err != nil {
+				return fmt.Errorf("%w: %v", errInvalid, err)
+			}
+			rs.Files = append(rs.Files, ignitioncfg.RenderFile{Path: kubeadm.ConfigPath, Data: kc, Mode: 0o600})
+			for _, f := range files {
+				dest, local, ok := strings.Cut(f, "=")
+				if !ok || !strings.HasPrefix(dest, "/") {
+					return fmt.Errorf("%w: --file %q: want /PATH/IN/NODE=LOCAL", errUsage, f)
+				}
+				data, err := os.ReadFile(local)
+				if err != nil {
+					return err
+				}
+				mode := 0o644
+				if fi, err := os.Stat(local); err == nil && fi.Mode()&0o111 != 0 {
+					mode = 0o755
+				}
+				rs.Files = append(rs.Files, ignitioncfg.RenderFile{Path: dest, Data: data, Mode: mode})
+			}
+			for _, k := range sshKeys {
+				if data, err := os.ReadFile(k); err == nil {
+					k = strings.TrimSpace(string(data))
+				}
+				rs.SSHKeys = append(rs.SSHKeys, k)
+			}
+			out, err := ignitioncfg.Render(rs)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&role, "role", "", "init, join or control-plane")
+	f.StringVar(&spec, "spec", "3.3.0", "the Ignition spec to write: 3.3.0 or 3.4.0")
+	f.StringVar(&o.KubernetesVersion, "kubernetes-version", profile.DefaultKubernetesVersion, "the image's Kubernetes version (init)")
+	f.StringVar(&o.Endpoint, "endpoint", "", "the API server, HOST:PORT (join; for init, the control-plane endpoint)")
+	f.StringVar(&o.Token, "token", "", "bootstrap token, abcdef.0123456789abcdef")
+	f.StringSliceVar(&o.CACertHashes, "ca-cert-hash", nil, "the cluster CA's sha256:HASH (join)")
+	f.StringVar(&caCert, "ca-cert", "", "the cluster CA certificate: baked into an init node with --ca-key, hashed for a join")
+	f.StringVar(&caKey, "ca-key", "", "the cluster CA key (init, with --ca-cert)")
+	f.StringVar(&o.CertificateKey, "certificate-key", "", "64 hex digits: init uploads the certificates with it, a control-plane join downloads them")
+	f.StringVar(&o.NodeName, "node-name", "", "the node's name and hostname (default: the metadata service's, else node-MAC)")
+	f.StringVar(&o.AdvertiseAddress, "advertise-address", "", "the API server address this control-plane node advertises")
+	f.StringVar(&o.PodCIDR, "pod-cidr", profile.DefaultPodCIDR, "the pod network; must be the image's pod network CIDR")
+	f.StringVar(&o.ServiceCIDR, "service-cidr", "", "the service network (kubeadm's default if empty)")
+	f.BoolVar(&o.SingleNode, "single-node", false, "leave the control-plane taint off, so pods run on a one-node cluster")
+	f.StringArrayVar(&sshKeys, "ssh-key", nil, "an SSH public key for root, or a file holding one")
+	f.StringArrayVar(&files, "file", nil, "an extra file, /PATH/IN/NODE=LOCAL")
+	return cmd
+}

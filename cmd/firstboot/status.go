@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/nodebake/nodebake/internal/agent"
+)
+
+func newStatusCmd() *cobra.Command {
+	var (
+		asJSON bool
+		root   string
+	)
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Print the first-boot record: phases done, result, error class, config source",
+		Args:  exactArgs(0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := agent.ReadStatus(root)
+			if err != nil {
+				return err
+			}
+			w := cmd.OutOrStdout()
+			if asJSON {
+				data, err := json.MarshalIndent(st, "", "  ")
+				if err != nil {
+					return err
+				}
+				_, err = fmt.Fprintln(w, string(data))
+				return err
+			}
+			result := st.Result
+			if result == "" {
+				result = "not started"
+			}
+			fmt.Fprintf(w, "result:   %s\n", result)
+			if st.ErrorClass != "" {
+				fmt.Fprintf(w, "failed:   in %s, %s\nerror:    %s\n", st.Phase, st.ErrorClass, st.Error)
+			}
+			fmt.Fprintf(w, "role:     %s\nnode:     %s\nsource:   %s\nconfig:   sha256 %s\nruns:     %d\n", st.Role, st.NodeName, st.Source, st.ConfigSHA256, st.Runs)
+			for _, p := range st.Phases {
+				fmt.Fprintf(w, "phase:    %-9s done %s (%.1f s)\n", p.Name, p.Finished.Format("2006-01-02T15:04:05Z"), p.Seconds)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the record as JSON")
+	cmd.Flags().StringVar(&root, "root", "/", "the node's root")
+	cmd.Flags().MarkHidden("root")
+	return cmd
+}

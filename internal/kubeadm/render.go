@@ -1,0 +1,142 @@
+package kubeadm
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"sigs.k8s.io/yaml"
+)
+
+// RenderOptions are what an operator says about a node; Render turns
+// them into kubeadm's own v1beta4 configuration.
+type RenderOptions struct {
+	Role              Role
+	KubernetesVersion string
+	Endpoint          string // host:port of the API server (join; init: controlPlaneEndpoint)
+	Token             string
+	CACertHashes      []string
+	CertificateKey    string
+	NodeName          string
+	AdvertiseAddress  string
+	PodCIDR           string
+	ServiceCIDR       string
+	// SingleNode leaves the control-plane taint off, so that pods run on
+	// a one-node cluster.
+	SingleNode bool
+}
+
+var (
+	tokenFormatRE   = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
+	certKeyFormatRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	caHashRE        = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
+)
+
+// Render writes the kubeadm configuration for o.
+func Render(o RenderOptions) ([]byte, error) {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if o.Token != "" && !tokenFormatRE.MatchString(o.Token) {
+		bad("--token must look like abcdef.0123456789abcdef")
+	}
+	if o.CertificateKey != "" && !certKeyFormatRE.MatchString(o.CertificateKey) {
+		bad("--certificate-key must be 64 hex digits")
+	}
+	for _, h := range o.CACertHashes {
+		if !caHashRE.MatchString(h) {
+			bad("--ca-cert-hash %q must be sha256: and 64 hex digits", h)
+		}
+	}
+	nodeReg := map[string]any{"criSocket": "unix:///run/containerd/containerd.sock"}
+	if o.NodeName != "" {
+		nodeReg["name"] = o.NodeName
+	}
+	var docs []map[string]any
+	switch o.Role {
+	case RoleInit:
+		if !strings.HasPrefix(o.KubernetesVersion, "v") {
+			bad("--kubernetes-version must be pinned, such as v1.37.2: unpinned, kubeadm asks the internet")
+		}
+		if o.SingleNode {
+			nodeReg["taints"] = []any{}
+		}
+		initCfg := map[string]any{"apiVersion": APIVersion, "kind": "InitConfiguration", "nodeRegistration": nodeReg}
+		if o.Token != "" {
+			initCfg["bootstrapTokens"] = []any{map[string]any{"token": o.Token, "ttl": "24h0m0s", "groups": []string{"system:bootstrappers:kubeadm:default-node-token"}}}
+		}
+		if o.CertificateKey != "" {
+			initCfg["certificateKey"] = o.CertificateKey
+		}
+		if o.AdvertiseAddress != "" {
+			initCfg["localAPIEndpoint"] = map[string]any{"advertiseAddress": o.AdvertiseAddress, "bindPort": 6443}
+		}
+		networking := map[string]any{}
+		if o.PodCIDR != "" {
+			networking["podSubnet"] = o.PodCIDR
+		}
+		if o.ServiceCIDR != "" {
+			networking["serviceSubnet"] = o.ServiceCIDR
+		}
+		cluster := map[string]any{"apiVersion": APIVersion, "kind": "ClusterConfiguration",
+			"kubernetesVersion": o.KubernetesVersion, "networking": networking}
+		if o.Endpoint != "" {
+			cluster["controlPlaneEndpoint"] = o.Endpoint
+		}
+		docs = append(docs, initCfg, cluster)
+	case RoleJoin, RoleControlPlane:
+		if o.Endpoint == "" || o.Token == "" {
+			bad("--endpoint and --token are needed to join")
+		}
+		if len(o.CACertHashes) == 0 {
+			bad("--ca-cert-hash (or --ca-cert) is needed to join: a node does not trust an API server it cannot verify")
+		}
+		join := map[string]any{"apiVersion": APIVersion, "kind": "JoinConfiguration", "nodeRegistration": nodeReg,
+			"discovery": map[string]any{"bootstrapToken": map[string]any{
+				"apiServerEndpoint": o.Endpoint, "token": o.Token, "caCertHashes": o.CACertHashes}}}
+		if o.Role == RoleControlPlane {
+			if o.CertificateKey == "" {
+				bad("--certificate-key is needed for a control-plane join")
+			}
+			cp := map[string]any{"certificateKey": o.CertificateKey}
+			if o.AdvertiseAddress != "" {
+				cp["localAPIEndpoint"] = map[string]any{"advertiseAddress": o.AdvertiseAddress, "bindPort": 6443}
+			}
+			join["controlPlane"] = cp
+		}
+		docs = append(docs, join)
+	default:
+		bad("--role must be init, join or control-plane, not %q", o.Role)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, d := range docs {
+		b, err := yaml.Marshal(d)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, string(b))
+	}
+	return []byte("# kubeadm configuration, written by firstboot render\n" + strings.Join(out, "---\n")), nil
+}
+
+// CACertHash is kubeadm's discovery hash of a CA certificate in PEM: the
+// sha256 of its public key info.
+func CACertHash(pemData []byte) (string, error) {
+	block, _ := pem.Decode(pemData)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", errors.New("not a PEM certificate")
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(cert.RawSubjectPublicKeyInfo)
+	return "sha256:" + hex.EncodeToString(sum[:]), nil
+}
