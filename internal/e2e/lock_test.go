@@ -90,3 +90,43 @@ func TestLockedBuildRefusesDrift(t *testing.T) {
 		t.Errorf("a refused build wrote %v", entries)
 	}
 }
+
+// TestCommittedLockMatchesTheKit checks that profiles/default.lock pins
+// what the kit builds here: the test profile's kit is the default one.
+// Debian package versions move with the archive, and so do the two images
+// that carry Debian's iptables (kube-proxy and flannel); everything else
+// comes from pinned Go modules and must not drift.
+func TestCommittedLockMatchesTheKit(t *testing.T) {
+	out := testImage(t)
+	var m struct {
+		Kit struct {
+			Components []struct{ Name, Source, SHA256 string } `json:"components"`
+			Images     []struct{ Ref, Digest string }           `json:"images"`
+		} `json:"kit"`
+	}
+	data, err := os.ReadFile(filepath.Join(out, "test.manifest.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	lockData, err := os.ReadFile(filepath.Join(repoRoot(t), "profiles", "default.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lock := string(lockData)
+	for _, c := range m.Kit.Components {
+		if !strings.Contains(lock, "- name: "+c.Name+"\n  sha256: "+c.SHA256+"\n") {
+			t.Errorf("profiles/default.lock does not pin %s at sha256 %s: run imagebuild lock -p profiles/default.yaml", c.Name, c.SHA256)
+		}
+	}
+	for _, img := range m.Kit.Images {
+		if strings.Contains(img.Ref, "/kube-proxy:") || strings.Contains(img.Ref, "/flannel:") {
+			continue
+		}
+		if !strings.Contains(lock, "- digest: "+img.Digest+"\n  ref: "+img.Ref+"\n") {
+			t.Errorf("profiles/default.lock does not pin %s at %s: run imagebuild lock -p profiles/default.yaml", img.Ref, img.Digest)
+		}
+	}
+}
