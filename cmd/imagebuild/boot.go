@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,6 +18,7 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 		forwards  []string
 		diskSize  string
 		noNetwork bool
+		link, mac string
 	)
 	cmd := &cobra.Command{
 		Use:   "boot IMAGE",
@@ -48,6 +51,16 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 				network.Forwards = append(network.Forwards, fw)
 			}
 			vm.Networks = []qemu.Network{network}
+			if link != "" {
+				// A private link to other VMs instead of the user network.
+				l, r, ok := strings.Cut(link, ":")
+				lp, err1 := strconv.ParseUint(l, 10, 16)
+				rp, err2 := strconv.ParseUint(r, 10, 16)
+				if !ok || err1 != nil || err2 != nil || lp == 0 || rp == 0 {
+					return fmt.Errorf("%w: --link %q: want LOCALPORT:REMOTEPORT", errUsage, link)
+				}
+				vm.Networks = []qemu.Network{{Mode: "socket", LocalPort: uint16(lp), RemotePort: uint16(rp), MAC: mac}}
+			}
 			return qemu.Run(cmd.Context(), &command.Runner{Log: log}, log, vm, cmd.OutOrStdout())
 		},
 	}
@@ -59,5 +72,7 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&diskSize, "disk-size", "", "grow the overlay disk to this size, such as 8GiB")
 	f.StringArrayVar(&forwards, "forward", nil, "forward [127.0.0.1:]HOSTPORT:GUESTPORT (TCP, loopback only); repeatable")
 	f.BoolVar(&noNetwork, "no-network", false, "give the guest no network device at all")
+	f.StringVar(&link, "link", "", "instead of the user network, a private Ethernet link to another VM over the loopback UDP ports LOCAL:REMOTE")
+	f.StringVar(&mac, "mac", "", "the MAC address of the --link NIC")
 	return cmd
 }

@@ -42,6 +42,10 @@ type Request struct {
 	LockOnly bool
 }
 
+// FirstbootUnit is the first-boot agent's unit, under systemd/ in the
+// source folder, baked and enabled in every image with a kit.
+const FirstbootUnit = "firstboot.service"
+
 // Result names the outputs of a build.
 type Result struct {
 	Raw      string
@@ -133,6 +137,11 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 			if artifacts, err = kb.Build(ctx, p.Spec.Kit); err != nil {
 				return err
 			}
+			agent, err := kb.Firstboot(ctx, req.SourceDir)
+			if err != nil {
+				return err
+			}
+			artifacts = append(artifacts, agent)
 			if imageRefs, err = kit.ImageRefs(ctx, run, artifacts, p.Spec.Kit); err != nil {
 				return err
 			}
@@ -170,7 +179,14 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 				if err := kit.Install(t, artifacts, cfg); err != nil {
 					return fmt.Errorf("installing the kit: %w", err)
 				}
-				if err := rootfs.Enable(ctx, run, t, kit.Units...); err != nil {
+				unit, err := os.ReadFile(filepath.Join(req.SourceDir, "systemd", FirstbootUnit))
+				if err != nil {
+					return fmt.Errorf("the first-boot unit: %w", err)
+				}
+				if err := t.WriteFile("/usr/lib/systemd/system/"+FirstbootUnit, unit, 0o644, "systemd:"+FirstbootUnit); err != nil {
+					return err
+				}
+				if err := rootfs.Enable(ctx, run, t, append(kit.Units, FirstbootUnit)...); err != nil {
 					return err
 				}
 			}
@@ -272,6 +288,9 @@ func resolvedLock(ctx context.Context, p *profile.Profile, kb *kit.Builder, tree
 		l.Downloads = append(l.Downloads, lock.Download{Component: d.Component, Source: d.Source, SHA256: d.SHA256})
 	}
 	for _, a := range arts {
+		if a.Name == "firstboot" {
+			continue // this project's own program, not an input
+		}
 		l.Components = append(l.Components, lock.Component{Name: a.Name, Source: a.Source, SHA256: a.SHA256})
 	}
 	for _, img := range baked {

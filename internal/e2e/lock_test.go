@@ -117,6 +117,9 @@ func TestCommittedLockMatchesTheKit(t *testing.T) {
 	}
 	lock := string(lockData)
 	for _, c := range m.Kit.Components {
+		if c.Name == "firstboot" {
+			continue // the project's own agent is not locked
+		}
 		if !strings.Contains(lock, "- name: "+c.Name+"\n  sha256: "+c.SHA256+"\n") {
 			t.Errorf("profiles/default.lock does not pin %s at sha256 %s: run imagebuild lock -p profiles/default.yaml", c.Name, c.SHA256)
 		}

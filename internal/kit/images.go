@@ -91,6 +91,20 @@ var imageRecipes = map[string]imageRecipe{
 		},
 		entrypoint: []string{"/coredns"},
 	},
+	// agnhost, Kubernetes' own end-to-end test image (DNS lookups,
+	// connections, a web server), from the pinned Kubernetes module: a
+	// profile adds it as an extra image to test a cluster offline.
+	"e2e-test-images/agnhost": {
+		recipe: recipe{
+			module:   "k8s.io/kubernetes",
+			binaries: []binary{{"test/images/agnhost", "agnhost"}},
+			dir:      "",
+			ldflags:  kubernetesLdflags,
+			replaces: kubernetesReplaces,
+		},
+		moduleVersion: func(kubeVersion, _ string) (string, error) { return kubeVersion, nil },
+		entrypoint:    []string{"/agnhost"},
+	},
 	// flanneld and the program its DaemonSet's init container runs to
 	// write the CNI configuration; flanneld writes iptables rules. The
 	// Tencent Cloud VPC backend is left out of flanneld: its SDK is not on

@@ -4,6 +4,7 @@ package qemu
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -157,7 +158,15 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 	}
 	createArgs := []string{"create", "-q", "-f", "qcow2", "-F", format, "-b", image, overlay}
 	if vm.DiskSize > 0 {
-		createArgs = append(createArgs, strconv.FormatInt(vm.DiskSize, 10))
+		// Only ever grown: a disk smaller than the image would cut its
+		// last partition off.
+		size, err := virtualSize(ctx, run, image)
+		if err != nil {
+			return nil, err
+		}
+		if vm.DiskSize > size {
+			createArgs = append(createArgs, strconv.FormatInt(vm.DiskSize, 10))
+		}
 	}
 	if _, err := run.Run(ctx, command.Cmd{Name: "qemu-img", Args: createArgs}); err != nil {
 		return nil, fmt.Errorf("creating overlay: %w", err)
@@ -225,4 +234,19 @@ func firmware() (code, vars string, err error) {
 		}
 	}
 	return "", "", ErrNoFirmware
+}
+
+// virtualSize is a disk image's size as the guest sees it.
+func virtualSize(ctx context.Context, run *command.Runner, image string) (int64, error) {
+	out, err := run.Run(ctx, command.Cmd{Name: "qemu-img", Args: []string{"info", "--output=json", image}})
+	if err != nil {
+		return 0, err
+	}
+	var info struct {
+		VirtualSize int64 `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(out, &info); err != nil {
+		return 0, fmt.Errorf("qemu-img info %s: %w", image, err)
+	}
+	return info.VirtualSize, nil
 }
