@@ -101,7 +101,7 @@ func TestCommittedLockMatchesTheKit(t *testing.T) {
 	var m struct {
 		Kit struct {
 			Components []struct{ Name, Source, SHA256 string } `json:"components"`
-			Images     []struct{ Ref, Digest string }           `json:"images"`
+			Images     []struct{ Ref, Digest string }          `json:"images"`
 		} `json:"kit"`
 	}
 	data, err := os.ReadFile(filepath.Join(out, "test.manifest.json"))
