@@ -170,6 +170,12 @@ func (a *Agent) fail(phase string, err error) error {
 	a.Log.Error("phase failed", "phase", phase, "class", a.st.ErrorClass, "error", msg)
 	a.Notify.Status("failed in " + phase + ": " + a.st.ErrorClass)
 	a.summary("FAILED in " + phase + " (" + a.st.ErrorClass + "): " + firstLine(msg))
+	for _, l := range strings.Split(msg, "\n") {
+		// kubeadm's own verdicts, one per line.
+		if strings.Contains(l, "[ERROR") && a.Console != nil {
+			fmt.Fprintf(a.Console, "nodebake firstboot:   %s\n", strings.TrimSpace(l))
+		}
+	}
 	return &Failed{Phase: phase, Class: a.st.ErrorClass, msg: msg, err: err}
 }
 

@@ -28,6 +28,9 @@ var (
 	ErrImagesMissing = errors.New("images kubeadm needs are missing")
 	// ErrInvalidConfig: kubeadm config validate refused the config.
 	ErrInvalidConfig = errors.New("kubeadm refused the config")
+	// ErrPreflight: kubeadm's preflight checks failed; the node is not
+	// fit (CPUs, memory, ports, files), and a retry cannot help.
+	ErrPreflight = errors.New("kubeadm's preflight checks failed")
 )
 
 // Class is an error's class name for the status record and the journal.
@@ -42,6 +45,7 @@ func Class(err error) string {
 		{ErrVersionMismatch, "version-mismatch"},
 		{ErrImagesMissing, "images-missing"},
 		{ErrInvalidConfig, "invalid-kubeadm-config"},
+		{ErrPreflight, "preflight"},
 	} {
 		if errors.Is(err, c.err) {
 			return c.name
@@ -101,6 +105,8 @@ func (f *Failure) Unwrap() error { return f.class }
 func classify(out string) error {
 	o := strings.ToLower(out)
 	switch {
+	case strings.Contains(o, "[preflight] some fatal errors occurred"):
+		return ErrPreflight
 	case strings.Contains(o, "could not find a jws signature"),
 		strings.Contains(o, "token id") && strings.Contains(o, "not found"),
 		strings.Contains(o, "token") && strings.Contains(o, "expired"):
