@@ -282,7 +282,7 @@ func TestTwoNodeCluster(t *testing.T) {
 	for k, want := range map[string]string{
 		"boot=1.firstboot": "success", "boot=2.firstboot": "success",
 		// The second boot found the record and did nothing: one run.
-		"boot=2.runs": "1", "boot=2.journal_already": "1", "boot=2.kubelet": "active",
+		"boot=2.runs": "1", "boot=2.journal_already": "yes", "boot=2.kubelet": "active",
 	} {
 		if w[k] != want {
 			t.Errorf("worker: %s = %q, want %q", k, w[k], want)

@@ -41,12 +41,16 @@ var presetSysctls = map[string]string{
 	"net.bridge.bridge-nf-call-iptables":  "1",
 	"net.bridge.bridge-nf-call-ip6tables": "1",
 	"net.ipv4.ip_forward":                 "1",
-	"fs.inotify.max_user_watches":         "524288",
-	"fs.inotify.max_user_instances":       "8192",
-	"vm.max_map_count":                    "262144",
-	"vm.overcommit_memory":                "1",
-	"kernel.panic":                        "10",
-	"kernel.panic_on_oops":                "1",
+	// kubeadm requires IPv6 forwarding when the node's address is IPv6
+	// (networkd still takes router advertisements itself).
+	"net.ipv6.conf.all.forwarding":     "1",
+	"net.ipv6.conf.default.forwarding": "1",
+	"fs.inotify.max_user_watches":      "524288",
+	"fs.inotify.max_user_instances":    "8192",
+	"vm.max_map_count":                 "262144",
+	"vm.overcommit_memory":             "1",
+	"kernel.panic":                     "10",
+	"kernel.panic_on_oops":             "1",
 }
 
 // presetModules are loaded at boot: overlay for containerd's snapshotter,

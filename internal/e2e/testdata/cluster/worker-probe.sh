@@ -7,7 +7,7 @@ boot=$(( $(cat /var/lib/nodebake-test/boots 2>/dev/null || echo 0) + 1 ))
 echo $boot >/var/lib/nodebake-test/boots
 sync
 out firstboot=$(firstboot status --json | sed -n 's/^  "result": "\(.*\)",$/\1/p') runs=$(firstboot status --json | sed -n 's/^  "runs": \([0-9]*\),$/\1/p')
-out journal_already=$(journalctl -b -u firstboot.service -o cat | grep -c 'already configured')
+out journal_already=$(journalctl -b -u firstboot.service -o cat | grep -q 'already configured' && echo yes || echo no)
 export KUBECONFIG=/etc/kubernetes/kubelet.conf
 if [ "$boot" = 1 ]; then
 	i=0
