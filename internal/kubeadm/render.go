@@ -53,6 +53,13 @@ func Render(o RenderOptions) ([]byte, error) {
 		}
 	}
 	nodeReg := map[string]any{"criSocket": "unix:///run/containerd/containerd.sock"}
+	// kubeadm's default timeouts fit fast machines; a slow VM (no KVM, a
+	// busy host) needs several times them. They are upper bounds: a fast
+	// node is not slowed.
+	timeouts := map[string]any{
+		"controlPlaneComponentHealthCheck": "10m0s", "kubeletHealthCheck": "10m0s",
+		"kubernetesAPICall": "5m0s", "etcdAPICall": "5m0s", "tlsBootstrap": "10m0s", "discovery": "10m0s",
+	}
 	if o.NodeName != "" {
 		nodeReg["name"] = o.NodeName
 	}
@@ -65,7 +72,7 @@ func Render(o RenderOptions) ([]byte, error) {
 		if o.SingleNode {
 			nodeReg["taints"] = []any{}
 		}
-		initCfg := map[string]any{"apiVersion": APIVersion, "kind": "InitConfiguration", "nodeRegistration": nodeReg}
+		initCfg := map[string]any{"apiVersion": APIVersion, "kind": "InitConfiguration", "nodeRegistration": nodeReg, "timeouts": timeouts}
 		if o.Token != "" {
 			initCfg["bootstrapTokens"] = []any{map[string]any{"token": o.Token, "ttl": "24h0m0s", "groups": []string{"system:bootstrappers:kubeadm:default-node-token"}}}
 		}
@@ -95,7 +102,7 @@ func Render(o RenderOptions) ([]byte, error) {
 		if len(o.CACertHashes) == 0 {
 			bad("--ca-cert-hash (or --ca-cert) is needed to join: a node does not trust an API server it cannot verify")
 		}
-		join := map[string]any{"apiVersion": APIVersion, "kind": "JoinConfiguration", "nodeRegistration": nodeReg,
+		join := map[string]any{"apiVersion": APIVersion, "kind": "JoinConfiguration", "nodeRegistration": nodeReg, "timeouts": timeouts,
 			"discovery": map[string]any{"bootstrapToken": map[string]any{
 				"apiServerEndpoint": o.Endpoint, "token": o.Token, "caCertHashes": o.CACertHashes}}}
 		if o.Role == RoleControlPlane {
