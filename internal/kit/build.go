@@ -192,7 +192,7 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 	}
 	if len(missing) == 0 {
 		b.Log.Info("component found in cache", "component", name, "version", version)
-		return out, nil
+		return inRecipeOrder(r, out), nil
 	}
 
 	work, err := os.MkdirTemp("", "nodebake-kit-")
@@ -244,8 +244,19 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 		}
 		out = append(out, a)
 	}
-	slices.SortFunc(out, func(x, y Artifact) int { return strings.Compare(x.Name, y.Name) })
-	return out, nil
+	return inRecipeOrder(r, out), nil
+}
+
+// inRecipeOrder sorts a component's programs as its recipe lists them,
+// whichever came from the cache and whichever were built: the manifest is
+// the same for a cold build and a warm one.
+func inRecipeOrder(r recipe, arts []Artifact) []Artifact {
+	index := map[string]int{}
+	for i, bin := range r.binaries {
+		index[bin.name] = i
+	}
+	slices.SortStableFunc(arts, func(x, y Artifact) int { return index[x.Name] - index[y.Name] })
+	return arts
 }
 
 func (b *Builder) artifact(name, version, source string, r recipe, bin binary, path string) (Artifact, error) {

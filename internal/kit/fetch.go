@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path"
-	"sort"
 	"time"
 
 	"github.com/nodebake/nodebake/internal/cache"
@@ -198,8 +197,7 @@ func (b *Builder) unpack(name, version, source string, r recipe, blob, sum strin
 			return nil, fmt.Errorf("%s: the archive has no %s", source, bin.name)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out, nil
+	return inRecipeOrder(r, out), nil
 }
 
 // Downloads are the url and file sources fetched so far.

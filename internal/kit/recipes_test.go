@@ -95,3 +95,18 @@ func TestContainerdConfigCarriesSandboxAndSystemdCgroup(t *testing.T) {
 		}
 	}
 }
+
+// TestArtifactsInRecipeOrder: programs come back in the recipe's order
+// whether cached or just built, so cold and warm builds agree.
+func TestArtifactsInRecipeOrder(t *testing.T) {
+	r := recipes["cni-plugins"]
+	arts := []Artifact{{Name: "tuning"}, {Name: "bridge"}, {Name: "portmap"}, {Name: "loopback"}}
+	got := inRecipeOrder(r, arts)
+	var names []string
+	for _, a := range got {
+		names = append(names, a.Name)
+	}
+	if strings.Join(names, ",") != "bridge,loopback,portmap,tuning" {
+		t.Errorf("order %v", names)
+	}
+}
