@@ -107,7 +107,9 @@ func withProbe(t *testing.T, ign []byte, script string) []byte {
 	})
 	cfg["systemd"] = map[string]any{"units": []any{map[string]any{
 		"name": "nodebake-cluster-probe.service", "enabled": true,
-		"contents": "[Unit]\nDescription=nodebake cluster test probe\nAfter=firstboot.service\nRequires=firstboot.service\n\n" +
+		// Wants, not Requires: after a failed first boot the probe still
+		// runs and reports what it finds.
+		"contents": "[Unit]\nDescription=nodebake cluster test probe\nAfter=firstboot.service\nWants=firstboot.service\n\n" +
 			"[Service]\nType=oneshot\nExecStart=/etc/nodebake-test/probe\nTimeoutStartSec=infinity\n\n[Install]\nWantedBy=multi-user.target\n",
 	}}}
 	out, err := json.Marshal(cfg)

@@ -4,6 +4,19 @@
 out() { echo "NBC $*" >/dev/ttyS0; }
 export KUBECONFIG=/etc/kubernetes/admin.conf
 out firstboot=$(firstboot status --json | sed -n 's/^  "result": "\(.*\)",$/\1/p')
+if [ "$(firstboot status --json | sed -n 's/^  "result": "\(.*\)",$/\1/p')" != success ]; then
+	# What the test needs to say why: the record, the containers, and the
+	# control plane's own last words.
+	firstboot status 2>&1 | sed 's/^/NBC-LOG status: /' >/dev/ttyS0
+	crictl ps -a 2>&1 | sed 's/^/NBC-LOG crictl: /' >/dev/ttyS0
+	for c in kube-apiserver etcd; do
+		id=$(crictl ps -a --name "$c" -q | head -1)
+		[ -n "$id" ] && crictl logs --tail 30 "$id" 2>&1 | sed "s/^/NBC-LOG $c: /" >/dev/ttyS0
+	done
+	journalctl -b -u kubelet -o cat | tail -30 | sed 's/^/NBC-LOG kubelet: /' >/dev/ttyS0
+	out done=1
+	exit 0
+fi
 # Both nodes Ready (each node's Ready time is read from its condition).
 ready() { kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
 i=0
