@@ -342,4 +342,19 @@ func TestJoinRetriesUntilReachable(t *testing.T) {
 	}
 }
 
+// TestControlPlaneJoinTakesTheClusterVersion: a control-plane join's
+// config has no ClusterConfiguration, so no version to compare.
+func TestControlPlaneJoinTakesTheClusterVersion(t *testing.T) {
+	cp := kubeadmJoin + "controlPlane:\n  certificateKey: " + strings.Repeat("ab", 32) + "\n"
+	root := newRoot(t, ignition(cp))
+	node := &fakeNode{root: root}
+	a, _ := newAgent(root, node, nil)
+	if err, _ := run(a); err != nil {
+		t.Fatal(err)
+	}
+	if st := status(t, root); st.Role != "control-plane" || node.count("join") != 1 || node.count("manifest") != 0 {
+		t.Errorf("status %+v, calls %v", st, node.calls)
+	}
+}
+
 func wrap(f *kubeadm.Failure, class error) error { return fmt.Errorf("%s: %w", f.Output, class) }

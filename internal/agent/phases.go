@@ -121,7 +121,9 @@ func (a *Agent) validate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if kc.Role != kubeadm.RoleJoin && kc.KubernetesVersion != baked {
+	// An init must pin the version (unpinned, kubeadm asks the internet);
+	// a join takes the cluster's, unless its config names one.
+	if (kc.Role == kubeadm.RoleInit || kc.KubernetesVersion != "") && kc.KubernetesVersion != baked {
 		return fmt.Errorf("%w: the config says %q, the image has %s; pin kubernetesVersion: %s", kubeadm.ErrVersionMismatch, kc.KubernetesVersion, baked, baked)
 	}
 	// kubeadm validates its file where it will be: a private temporary

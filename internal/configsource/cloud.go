@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/nodebake/nodebake/internal/retry"
 )
 
 // DMI says which cloud a machine is on; the cloud sources are tried only
@@ -114,28 +116,25 @@ func (e *Env) do(ctx context.Context, method, u string, headers map[string]strin
 	if deadline == 0 {
 		deadline = 2 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	wait := e.Backoff
-	if wait == 0 {
-		wait = time.Second
-	}
 	pu, _ := url.Parse(u)
-	for attempt := 1; ; attempt++ {
-		data, final, err := e.once(ctx, method, u, headers)
-		if err == nil || final {
-			return data, err
+	var data []byte
+	err := retry.Do(ctx, retry.Policy{Deadline: deadline, First: e.Backoff, Max: 30 * time.Second,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			if e.Log != nil {
+				e.Log.Info("config source not answering yet", "url", redact(pu), "attempt", attempt, "error", err.Error(), "retry_in", wait.String())
+			}
+		}}, func(ctx context.Context) error {
+		d, final, err := e.once(ctx, method, u, headers)
+		if err != nil && final {
+			return retry.Final(err)
 		}
-		if e.Log != nil {
-			e.Log.Info("config source not answering yet", "url", redact(pu), "attempt", attempt, "error", err.Error())
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%s: no answer after %d attempts in %s: %w", redact(pu), attempt, deadline, err)
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, 30*time.Second)
+		data = d
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrNone) {
+		return nil, fmt.Errorf("%s: %w", redact(pu), err)
 	}
+	return data, err
 }
 
 func (e *Env) once(ctx context.Context, method, u string, headers map[string]string) ([]byte, bool, error) {

@@ -19,6 +19,8 @@ import (
 
 	"github.com/coreos/ignition/v2/config/v3_5/types"
 	"github.com/vincent-petithory/dataurl"
+
+	"github.com/nodebake/nodebake/internal/retry"
 )
 
 // Fetcher gets the contents of a resource: data URLs, and http(s) URLs
@@ -120,34 +122,28 @@ func (f *Fetcher) getHTTP(ctx context.Context, u *url.URL, headers types.HTTPHea
 	if deadline == 0 {
 		deadline = 5 * time.Minute
 	}
-	ctx, cancel := context.WithTimeout(ctx, deadline)
-	defer cancel()
-	wait := f.Backoff
-	if wait == 0 {
-		wait = time.Second
-	}
 	client := f.Client
 	if client == nil {
 		client = &http.Client{Timeout: time.Minute}
 	}
-	for attempt := 1; ; attempt++ {
-		data, final, err := f.once(ctx, client, u, headers)
-		if err == nil {
-			return data, nil
+	var data []byte
+	err := retry.Do(ctx, retry.Policy{Deadline: deadline, First: f.Backoff, Max: time.Minute,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			if f.Log != nil {
+				f.Log.Warn("fetch failed, retrying", "url", redact(u), "attempt", attempt, "error", err, "retry_in", wait.String())
+			}
+		}}, func(ctx context.Context) error {
+		d, final, err := f.once(ctx, client, u, headers)
+		if err != nil && final {
+			return retry.Final(err)
 		}
-		if final {
-			return nil, err
-		}
-		if f.Log != nil {
-			f.Log.Warn("fetch failed, retrying", "url", redact(u), "attempt", attempt, "error", err, "retry_in", wait.String())
-		}
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("%s: gave up after %d attempts in %s: %w", redact(u), attempt, deadline, err)
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, time.Minute)
+		data = d
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", redact(u), err)
 	}
+	return data, nil
 }
 
 func (f *Fetcher) once(ctx context.Context, client *http.Client, u *url.URL, headers types.HTTPHeaders) ([]byte, bool, error) {
