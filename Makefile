@@ -21,7 +21,7 @@ image: deps build
 	$(BIN)/imagebuild build -p $(PROFILE)
 
 # Every test: the unit tests, then the end-to-end tests that build the
-# test image and boot it under QEMU (about 15 minutes cold, 3 warm).
+# test image and boot it under QEMU (about 45 minutes cold, 13 warm, on 2 cores).
 test: deps vet
 	$(GO) test -count=1 -timeout 75m ./...
 
@@ -32,7 +32,8 @@ vet:
 	$(GO) vet ./...
 
 # Benchmarks print their figures; they assert nothing about speed. The
-# kit benchmark builds the whole kit from empty caches (about 10 minutes).
+# kit benchmark builds the whole kit, programs and images, from empty caches
+# (about 25 minutes).
 bench: deps
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./internal/e2e/ ./internal/kit/
 
