@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
 )
 
@@ -33,7 +34,7 @@ func (b *Builder) Firstboot(ctx context.Context, sourceDir string) (Artifact, er
 	if err != nil {
 		return Artifact{}, err
 	}
-	key := cacheKey("nodebake-firstboot-v1", goVersion, src)
+	key := cache.Key([]byte("nodebake-firstboot-v1"), []byte(goVersion), []byte(src))
 	r := recipe{dir: filepath.Dir(FirstbootPath)}
 	bin := binary{"cmd/firstboot", "firstboot"}
 	if path, ok, err := b.Cache.Lookup("kit", key); err != nil {
@@ -46,7 +47,10 @@ func (b *Builder) Firstboot(ctx context.Context, sourceDir string) (Artifact, er
 		return Artifact{}, err
 	}
 	args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=", "-o", tmp, "./cmd/firstboot"}
-	env := append([]string{"GOTOOLCHAIN=local", "GOWORK=off", "GOOS=linux", "GOARCH=amd64", "CGO_ENABLED=0"}, b.Env...)
+	// The checkout's own go.mod and go.sum are used as they are: the
+	// build never rewrites them (the Makefile exports -mod=mod).
+	env := append(goEnv(false), "GOFLAGS=-mod=readonly")
+	env = append(env, b.Env...)
 	if _, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: args, Dir: sourceDir, Env: env}); err != nil {
 		os.Remove(tmp)
 		return Artifact{}, fmt.Errorf("building firstboot: %w", err)
@@ -100,12 +104,4 @@ func sourceHash(dir string) (string, error) {
 		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
-func cacheKey(parts ...string) string {
-	h := sha256.New()
-	for _, p := range parts {
-		fmt.Fprintf(h, "%d:%s", len(p), p)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
