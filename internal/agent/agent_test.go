@@ -312,12 +312,17 @@ func TestJoinRetriesUntilReachable(t *testing.T) {
 	unreachable := &kubeadm.Failure{Output: "dial tcp 10.0.0.1:6443: connect: connection refused"}
 	root := newRoot(t, ignition(kubeadmJoin))
 	node := &fakeNode{root: root, joinErrs: []error{wrap(unreachable, kubeadm.ErrUnreachable), wrap(unreachable, kubeadm.ErrUnreachable)}}
-	a, _ := newAgent(root, node, nil)
+	var waiting bytes.Buffer
+	a, _ := newAgent(root, node, &waiting)
 	if err, _ := run(a); err != nil {
 		t.Fatal(err)
 	}
 	if node.count("join") != 3 || status(t, root).Role != "join" {
 		t.Errorf("calls %v", node.calls)
+	}
+	// The person at the console sees why the node waits.
+	if want := "unreachable (retry 2 in 2ms): dial tcp 10.0.0.1:6443: connect: connection refused"; !strings.Contains(waiting.String(), want) {
+		t.Errorf("the console does not say %q:\n%s", want, waiting.String())
 	}
 
 	root = newRoot(t, ignition(kubeadmJoin))

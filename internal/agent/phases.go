@@ -247,8 +247,12 @@ func (a *Agent) join(ctx context.Context) error {
 		if !errors.Is(err, kubeadm.ErrUnreachable) || a.now().Add(wait).After(end) {
 			return err
 		}
-		a.Log.Warn("join failed, retrying", "attempt", attempt, "class", kubeadm.Class(err), "retry_in", wait.String())
+		reason := kubeadm.Reason(err)
+		a.Log.Warn("join failed, retrying", "attempt", attempt, "class", kubeadm.Class(err), "retry_in", wait.String(), "error", reason)
 		a.Notify.Status(fmt.Sprintf("kubeadm: control plane unreachable, retry %d in %s", attempt, wait))
+		if a.Console != nil {
+			fmt.Fprintf(a.Console, "nodebake firstboot: the control plane is unreachable (retry %d in %s): %s\n", attempt, wait, reason)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

@@ -2,6 +2,7 @@ package kubeadm
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -86,5 +87,16 @@ func TestClassify(t *testing.T) {
 		if want == nil && Class(f) != "" || want != nil && !errors.Is(f, want) {
 			t.Errorf("%q: class %q, want %v", out, Class(f), want)
 		}
+	}
+}
+
+// Reason picks kubeadm's own last word, not its advice to rerun with --v=5.
+func TestReasonIsKubeadmsLastMessage(t *testing.T) {
+	f := &Failure{Args: []string{"join"}, Output: "exit status 1: [preflight] Running pre-flight checks\n" +
+		"error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://10.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp 10.0.0.1:6443: connect: no route to host\n" +
+		"To see the stack trace of this error execute with --v=5 or higher\n"}
+	got := Reason(fmt.Errorf("joining: %w", f))
+	if !strings.HasPrefix(got, "error execution phase preflight: couldn't validate") || !strings.HasSuffix(got, "no route to host") {
+		t.Errorf("Reason = %q", got)
 	}
 }

@@ -101,6 +101,33 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.class }
 
+// Reason is the line of a kubeadm failure that says why, for a log line
+// or the console: kubeadm's last message, not its advice to rerun with
+// --v=5. Failures are already redacted.
+func Reason(err error) string {
+	var f *Failure
+	if !errors.As(err, &f) {
+		return firstLine(err.Error())
+	}
+	lines := strings.Split(strings.TrimSpace(f.Output), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || strings.HasPrefix(l, "To see the stack trace") {
+			continue
+		}
+		if len(l) > 300 {
+			l = l[:300] + "…"
+		}
+		return l
+	}
+	return f.Error()
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
 // classify maps kubeadm's messages to a class.
 func classify(out string) error {
 	o := strings.ToLower(out)
