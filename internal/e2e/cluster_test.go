@@ -24,34 +24,6 @@ import (
 	"time"
 )
 
-var (
-	fbOnce sync.Once
-	fbPath string
-	fbErr  error
-)
-
-// firstboot builds the first-boot agent's command once.
-func firstboot(t testing.TB) string {
-	t.Helper()
-	fbOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "nodebake-e2e-fb-")
-		if err != nil {
-			fbErr = err
-			return
-		}
-		fbPath = filepath.Join(dir, "firstboot")
-		cmd := exec.Command("go", "build", "-o", fbPath, "./cmd/firstboot")
-		cmd.Dir = repoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			fbErr = fmt.Errorf("%v: %s", err, out)
-		}
-	})
-	if fbErr != nil {
-		t.Fatalf("building firstboot: %v", fbErr)
-	}
-	return fbPath
-}
-
 // clusterCA writes a cluster CA as kubeadm would make it; init nodes get
 // it through their config, joining nodes its hash.
 func clusterCA(t *testing.T, dir string) (crt, key string) {
@@ -93,22 +65,29 @@ func networkFile(n clusterNode) string {
 }
 
 // withProbe adds the node's probe script and a unit running it after
-// firstboot to a rendered config.
-func withProbe(t *testing.T, ign []byte, script string) []byte {
+// firstboot to a rendered config, and the watch that reports the node's
+// state once a minute from the start.
+func withProbe(t *testing.T, ign []byte, probe, watch string) []byte {
 	t.Helper()
 	var cfg map[string]any
 	if err := json.Unmarshal(ign, &cfg); err != nil {
 		t.Fatal(err)
 	}
 	storage := cfg["storage"].(map[string]any)
-	storage["files"] = append(storage["files"].([]any), map[string]any{
-		"path": "/etc/nodebake-test/probe", "mode": 0o755, "overwrite": true,
-		"contents": map[string]any{"source": "data:;base64," + base64.StdEncoding.EncodeToString([]byte(script))},
-	})
+	for path, script := range map[string]string{"/etc/nodebake-test/probe": probe, "/etc/nodebake-test/watch": watch} {
+		storage["files"] = append(storage["files"].([]any), map[string]any{
+			"path": path, "mode": 0o755, "overwrite": true,
+			"contents": map[string]any{"source": "data:;base64," + base64.StdEncoding.EncodeToString([]byte(script))},
+		})
+	}
 	cfg["systemd"] = map[string]any{"units": []any{map[string]any{
 		"name": "nodebake-cluster-probe.service", "enabled": true,
 		"contents": "[Unit]\nDescription=nodebake cluster test probe\nAfter=firstboot.service\nRequires=firstboot.service\n\n" +
 			"[Service]\nType=oneshot\nExecStart=/etc/nodebake-test/probe\nTimeoutStartSec=infinity\n\n[Install]\nWantedBy=multi-user.target\n",
+	}, map[string]any{
+		"name": "nodebake-cluster-watch.service", "enabled": true,
+		"contents": "[Unit]\nDescription=nodebake cluster test watch\n\n" +
+			"[Service]\nExecStart=/etc/nodebake-test/watch\n\n[Install]\nWantedBy=multi-user.target\n",
 	}}}
 	out, err := json.Marshal(cfg)
 	if err != nil {
@@ -207,12 +186,16 @@ func TestTwoNodeCluster(t *testing.T) {
 		if err != nil {
 			t.Fatalf("firstboot render %v: %v", args, err)
 		}
-		script, err := os.ReadFile(filepath.Join(root, "internal", "e2e", "testdata", "cluster", n.probe))
+		probe, err := os.ReadFile(filepath.Join(root, "internal", "e2e", "testdata", "cluster", n.probe))
+		if err != nil {
+			t.Fatal(err)
+		}
+		watch, err := os.ReadFile(filepath.Join(root, "internal", "e2e", "testdata", "cluster", "watch.sh"))
 		if err != nil {
 			t.Fatal(err)
 		}
 		ignPath := filepath.Join(dir, n.name+".ign")
-		os.WriteFile(ignPath, withProbe(t, ign, string(script)), 0o600)
+		os.WriteFile(ignPath, withProbe(t, ign, string(probe), string(watch)), 0o600)
 		if res, err := exec.Command(firstboot(t), "validate", ignPath, "--image", filepath.Join(out, "test-cluster.raw")).CombinedOutput(); err != nil {
 			t.Fatalf("firstboot validate %s: %v\n%s", n.name, err, res)
 		}
@@ -240,12 +223,12 @@ func TestTwoNodeCluster(t *testing.T) {
 	for lines(cp.serial, "NBC")["done"] != "1" {
 		select {
 		case <-ctx.Done():
-			t.Fatalf("the cluster did not finish in time\ncp-1:\n%s\nworker-1:\n%s", tailFile(cp.serial), tailFile(worker.serial))
+			t.Fatalf("the cluster did not finish in time\n%s", report(nodes))
 		case <-time.After(10 * time.Second):
 		}
 		for i, err := range errs {
 			if err != nil {
-				t.Fatalf("%s: %v\n%s", nodes[i].name, err, tailFile(nodes[i].serial))
+				t.Fatalf("%s: %v\n%s", nodes[i].name, err, report(nodes))
 			}
 		}
 	}
@@ -292,8 +275,18 @@ func TestTwoNodeCluster(t *testing.T) {
 		}
 	}
 	if t.Failed() {
-		t.Logf("cp-1 serial tail:\n%s\nworker-1 serial tail:\n%s", tailFile(cp.serial), tailFile(worker.serial))
+		t.Log(report(nodes))
 	}
+}
+
+// report is what the nodes said: the watch's lines and the serial's tail.
+func report(nodes []*clusterNode) string {
+	var b strings.Builder
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "%s watch:\n%s\n%s serial tail:\n%s\n", n.name,
+			tail(strings.Join(logLines(n.serial, "NBD"), "\n"), 6000), n.name, tailFile(n.serial))
+	}
+	return b.String()
 }
 
 func logLines(path, prefix string) []string {
