@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 const initDoc = `apiVersion: kubeadm.k8s.io/v1beta4
@@ -100,5 +101,26 @@ func TestReasonIsKubeadmsLastMessage(t *testing.T) {
 	got := Reason(fmt.Errorf("joining: %w", f))
 	if !strings.HasPrefix(got, "error execution phase preflight: couldn't validate") || !strings.HasSuffix(got, "no route to host") {
 		t.Errorf("Reason = %q", got)
+	}
+}
+
+// The controller manager and the scheduler get a lease a slow control
+// plane can renew, and kubeadm's own v1beta4 form of extra arguments.
+func TestRenderLeaderElectionLease(t *testing.T) {
+	out, err := Render(RenderOptions{Role: RoleInit, KubernetesVersion: "v1.37.2", LeaderElectionLease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"controllerManager:\n  extraArgs:\n  - name: leader-elect-lease-duration\n    value: 1m0s\n  - name: leader-elect-renew-deadline\n    value: 40s\n  - name: leader-elect-retry-period\n    value: 5s\n",
+		"scheduler:\n  extraArgs:\n  - name: leader-elect-lease-duration\n    value: 1m0s\n",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("render lacks\n%s\nin\n%s", want, out)
+		}
+	}
+	out, err = Render(RenderOptions{Role: RoleInit, KubernetesVersion: "v1.37.2"})
+	if err != nil || strings.Contains(string(out), "leader-elect") {
+		t.Errorf("no lease asked, yet: %v\n%s", err, out)
 	}
 }

@@ -12,6 +12,7 @@ while sleep 60; do
 			$k get nodes --no-headers
 			$k get csr --no-headers
 			$k get pods -A --no-headers | grep -v ' Running '
+			crictl ps -a --state exited 2>&1 | tail -n +2 | cut -c1-200
 		else
 			journalctl -b -u kubelet -n 4 -o cat | cut -c1-300
 		fi
