@@ -96,6 +96,7 @@ func TestRenderRefuses(t *testing.T) {
 		{"render", "--role", "join", "--token", "abcdef.0123456789abcdef", "--endpoint", "10.0.0.1:6443"},
 		{"render", "--role", "init", "--token", "not-a-token"},
 		{"render", "--role", "primary"},
+		{"render", "--role", "init", "--leader-election-lease", "5s"},
 		{"render", "--role", "control-plane", "--token", "abcdef.0123456789abcdef", "--endpoint", "x:6443", "--ca-cert-hash", "sha256:" + strings.Repeat("0", 64)},
 	} {
 		if code, out := execute(t, args...); code != exitBadInput {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -106,6 +107,7 @@ func newRenderCmd() *cobra.Command {
 	f.StringVar(&o.PodCIDR, "pod-cidr", profile.DefaultPodCIDR, "the pod network; must be the image's pod network CIDR")
 	f.StringVar(&o.ServiceCIDR, "service-cidr", "", "the service network (kubeadm's default if empty)")
 	f.BoolVar(&o.SingleNode, "single-node", false, "leave the control-plane taint off, so pods run on a one-node cluster")
+	f.DurationVar(&o.LeaderElectionLease, "leader-election-lease", time.Minute, "init: the controller manager's and scheduler's leader lease, renewed within 2/3 of it (0: Kubernetes' 15s); long enough for a slow control plane")
 	f.StringArrayVar(&sshKeys, "ssh-key", nil, "an SSH public key for root, or a file holding one")
 	f.StringArrayVar(&files, "file", nil, "an extra file, /PATH/IN/NODE=LOCAL")
 	return cmd

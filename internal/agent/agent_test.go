@@ -39,13 +39,19 @@ discovery:
   bootstrapToken: {apiServerEndpoint: "10.0.0.1:6443", token: ` + token + `, caCertHashes: ["sha256:00"]}
 `
 
-// ignition is a config that writes the kubeadm file, a hostname and
-// appends to a file (so a double apply would show).
+// suppliedCA is the cluster CA the config brings (render --ca-cert), as
+// a test sees it on disk.
+const suppliedCA = "-----BEGIN CERTIFICATE-----\nsupplied\n-----END CERTIFICATE-----\n"
+
+// ignition is a config that writes the kubeadm file, the cluster CA, a
+// hostname and appends to a file (so a double apply would show).
 func ignition(kubeadmYAML string) string {
 	return fmt.Sprintf(`{"ignition":{"version":"3.4.0"},"storage":{"files":[
 		{"path":"/etc/kubernetes/kubeadm.yaml","contents":{"source":"data:,%s"},"mode":384},
+		{"path":"/etc/kubernetes/pki/ca.crt","contents":{"source":"data:,%s"},"mode":420},
+		{"path":"/etc/kubernetes/pki/ca.key","contents":{"source":"data:,key"},"mode":384},
 		{"path":"/etc/hostname","contents":{"source":"data:,cp-1"},"overwrite":true},
-		{"path":"/etc/motd","append":[{"source":"data:,configured%%0A"}]}]}}`, url.PathEscape(kubeadmYAML))
+		{"path":"/etc/motd","append":[{"source":"data:,configured%%0A"}]}]}}`, url.PathEscape(kubeadmYAML), url.PathEscape(suppliedCA))
 }
 
 // crash is what the fake node panics with to stop a run as a power cut
@@ -62,6 +68,8 @@ type fakeNode struct {
 	joinErrs []error
 	// partial makes a crash inside Init leave etcd data behind.
 	partial bool
+	// leave are the files a crash inside Init leaves behind.
+	leave []string
 }
 
 func (f *fakeNode) call(name string) {
@@ -107,6 +115,11 @@ func (f *fakeNode) Init(context.Context, string, bool) error {
 	if f.partial && len(f.calls)+1 == f.crashAt {
 		f.touch("/var/lib/etcd/member/snap/db")
 		f.touch("/etc/kubernetes/manifests/kube-apiserver.yaml")
+	}
+	if len(f.calls)+1 == f.crashAt {
+		for _, p := range f.leave {
+			f.touch(p)
+		}
 	}
 	f.call("init")
 	f.touch("/var/lib/etcd/member/snap/db")
@@ -247,7 +260,47 @@ func TestResumeAfterACrashAtEveryStep(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(root, SuccessMarker)); err != nil {
 				t.Errorf("crash at %d: no success marker", crashAt)
 			}
+			// A reset of the interrupted attempt keeps the CA the config
+			// supplied: the joining nodes pin its hash.
+			if got, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt")); string(got) != suppliedCA {
+				t.Errorf("crash at %d (%v then %v): the supplied CA is gone: %q", crashAt, first.calls, second.calls, got)
+			}
+			if fi, err := os.Stat(filepath.Join(root, "etc/kubernetes/pki/ca.key")); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("crash at %d: the supplied CA key: %v", crashAt, err)
+			}
 		}
+	}
+}
+
+// TestResetKeepsTheSuppliedCA: an init cut off before etcd had data is
+// reset and run again, and the reset (kubeadm's empties
+// /etc/kubernetes/pki) leaves the CA the config supplied as it was, or
+// the second init would make a new CA that no joining node trusts.
+func TestResetKeepsTheSuppliedCA(t *testing.T) {
+	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
+	first := &fakeNode{root: root, leave: []string{"/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/admin.conf"}}
+	// Crash at the init call.
+	first.crashAt = 5
+	a, _ := newAgent(root, first, nil)
+	if _, crashed := run(a); !crashed || first.calls[len(first.calls)-1] != "init" {
+		t.Fatalf("the first run did not crash in init: %v", first.calls)
+	}
+	second := &fakeNode{root: root}
+	b, _ := newAgent(root, second, nil)
+	if err, _ := run(b); err != nil {
+		t.Fatal(err)
+	}
+	if second.count("reset") != 1 || second.count("init") != 1 {
+		t.Errorf("second run: %v, want one reset and one init", second.calls)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt")); string(got) != suppliedCA {
+		t.Errorf("the supplied CA is gone after the reset: %q", got)
+	}
+	if fi, err := os.Stat(filepath.Join(root, "etc/kubernetes/pki/ca.key")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the supplied CA key after the reset: %v %v", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/kubernetes/kubeadm.yaml")); err != nil {
+		t.Errorf("the kubeadm config is gone after the reset: %v", err)
 	}
 }
 
@@ -312,12 +365,17 @@ func TestJoinRetriesUntilReachable(t *testing.T) {
 	unreachable := &kubeadm.Failure{Output: "dial tcp 10.0.0.1:6443: connect: connection refused"}
 	root := newRoot(t, ignition(kubeadmJoin))
 	node := &fakeNode{root: root, joinErrs: []error{wrap(unreachable, kubeadm.ErrUnreachable), wrap(unreachable, kubeadm.ErrUnreachable)}}
-	a, _ := newAgent(root, node, nil)
+	var waiting bytes.Buffer
+	a, _ := newAgent(root, node, &waiting)
 	if err, _ := run(a); err != nil {
 		t.Fatal(err)
 	}
 	if node.count("join") != 3 || status(t, root).Role != "join" {
 		t.Errorf("calls %v", node.calls)
+	}
+	// The person at the console sees why the node waits.
+	if want := "unreachable (retry 2 in 2ms): dial tcp 10.0.0.1:6443: connect: connection refused"; !strings.Contains(waiting.String(), want) {
+		t.Errorf("the console does not say %q:\n%s", want, waiting.String())
 	}
 
 	root = newRoot(t, ignition(kubeadmJoin))

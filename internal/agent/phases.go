@@ -185,11 +185,53 @@ func (a *Agent) apply(ctx context.Context) error {
 	return nil
 }
 
-// leftovers are files an interrupted init or join leaves behind.
+// leftovers are files an interrupted init or join leaves behind. The
+// cluster CA is not one: the config may supply it (render --ca-cert), so
+// that joining nodes can pin its hash before the cluster exists.
 var leftovers = []string{
 	"/etc/kubernetes/kubelet.conf", "/etc/kubernetes/admin.conf",
-	"/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/pki/ca.crt",
-	"/var/lib/kubelet/config.yaml",
+	"/etc/kubernetes/manifests/kube-apiserver.yaml", "/var/lib/kubelet/config.yaml",
+}
+
+// reset undoes a partial init or join with kubeadm reset, which empties
+// /etc/kubernetes/pki and the kubeconfigs there. The files the Ignition
+// config itself wrote under /etc/kubernetes (a supplied CA above all:
+// every joining node pins its hash) are put back as they were.
+func (a *Agent) reset(ctx context.Context) error {
+	type kept struct {
+		data []byte
+		mode os.FileMode
+	}
+	keep := map[string]kept{}
+	for _, f := range a.run.cfg.Storage.Files {
+		if !strings.HasPrefix(f.Path, "/etc/kubernetes/") {
+			continue
+		}
+		p := a.path(f.Path)
+		fi, err := os.Lstat(p)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		keep[f.Path] = kept{data, fi.Mode().Perm()}
+	}
+	a.Log.Warn("resetting the partial state of an interrupted attempt", "kept", len(keep))
+	if err := a.Node.Reset(ctx); err != nil {
+		return err
+	}
+	for path, k := range keep {
+		p := a.path(path)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := atomicfile.Write(p, k.data, k.mode); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (a *Agent) hasLeftovers() bool {
@@ -211,8 +253,7 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 			return fmt.Errorf("%w; inspect it and run kubeadm reset by hand, then remove %s", ErrPartialInit, StatusPath)
 		}
 		if a.hasLeftovers() {
-			a.Log.Warn("resetting the partial state of an interrupted attempt")
-			if err := a.Node.Reset(ctx); err != nil {
+			if err := a.reset(ctx); err != nil {
 				return err
 			}
 		}
@@ -247,8 +288,12 @@ func (a *Agent) join(ctx context.Context) error {
 		if !errors.Is(err, kubeadm.ErrUnreachable) || a.now().Add(wait).After(end) {
 			return err
 		}
-		a.Log.Warn("join failed, retrying", "attempt", attempt, "class", kubeadm.Class(err), "retry_in", wait.String())
+		reason := kubeadm.Reason(err)
+		a.Log.Warn("join failed, retrying", "attempt", attempt, "class", kubeadm.Class(err), "retry_in", wait.String(), "error", reason)
 		a.Notify.Status(fmt.Sprintf("kubeadm: control plane unreachable, retry %d in %s", attempt, wait))
+		if a.Console != nil {
+			fmt.Fprintf(a.Console, "nodebake firstboot: the control plane is unreachable (retry %d in %s): %s\n", attempt, wait, reason)
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -256,7 +301,7 @@ func (a *Agent) join(ctx context.Context) error {
 		}
 		wait = min(wait*2, time.Minute)
 		if a.hasLeftovers() {
-			if err := a.Node.Reset(ctx); err != nil {
+			if err := a.reset(ctx); err != nil {
 				return err
 			}
 		}

@@ -72,6 +72,7 @@ func (r *Runner) Start(ctx context.Context, c Cmd, out io.Writer) (*exec.Cmd, er
 	}
 	cmd.Stdout = out
 	cmd.Stderr = out
+	dieWithParent(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting %s: %w", c.Name, err)
 	}
@@ -85,13 +86,26 @@ func (r *Runner) command(ctx context.Context, c Cmd, verb string) (*exec.Cmd, er
 		return nil, fmt.Errorf("%s: %w (the Makefile's deps target installs it)", c.Name, ErrNotFound)
 	}
 	cmd := exec.CommandContext(ctx, path, c.Args...)
-	cmd.Env = append(os.Environ(), c.Env...)
+	cmd.Env = append(environ(), c.Env...)
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
 	if r.Log != nil {
 		r.Log.Debug(verb, "cmd", c.Name, "args", strings.Join(c.Args, " "))
 	}
 	return cmd, nil
+}
+
+// environ is this process's environment without NOTIFY_SOCKET: a program
+// the first-boot agent runs (systemd-networkd-wait-online, say) must not
+// speak to systemd for the agent's unit.
+func environ() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NOTIFY_SOCKET=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // Available reports whether a program is on PATH.

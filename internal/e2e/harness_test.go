@@ -22,32 +22,48 @@ func repoRoot(t testing.TB) string {
 }
 
 var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
+	binMu  sync.Mutex
+	binDir string
+	bins   = map[string]string{}
 )
 
-// imagebuild builds the command once per test binary.
-func imagebuild(t testing.TB) string {
+// TestMain removes the commands the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
+// program builds one of the repository's commands (cmd/NAME) once per
+// test binary and returns its path.
+func program(t testing.TB, name string) string {
 	t.Helper()
-	binOnce.Do(func() {
+	binMu.Lock()
+	defer binMu.Unlock()
+	if p, ok := bins[name]; ok {
+		return p
+	}
+	if binDir == "" {
 		dir, err := os.MkdirTemp("", "nodebake-e2e-bin-")
 		if err != nil {
-			binErr = err
-			return
+			t.Fatal(err)
 		}
-		binPath = filepath.Join(dir, "imagebuild")
-		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/imagebuild")
-		cmd.Dir = repoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = errors.New(string(out))
-		}
-	})
-	if binErr != nil {
-		t.Fatalf("building imagebuild: %v", binErr)
+		binDir = dir
 	}
-	return binPath
+	p := filepath.Join(binDir, name)
+	cmd := exec.Command("go", "build", "-o", p, "./cmd/"+name)
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", name, err, out)
+	}
+	bins[name] = p
+	return p
 }
+
+// imagebuild is the builder's command.
+func imagebuild(t testing.TB) string { return program(t, "imagebuild") }
 
 // result is a finished command.
 type result struct {

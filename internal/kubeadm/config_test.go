@@ -2,8 +2,10 @@ package kubeadm
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+	"time"
 )
 
 const initDoc = `apiVersion: kubeadm.k8s.io/v1beta4
@@ -80,11 +82,45 @@ func TestClassify(t *testing.T) {
 		`error execution phase preflight: couldn't validate the identity of the API Server: could not find a JWS signature in the cluster-info ConfigMap for token ID "abcdef"`: ErrTokenExpired,
 		`error downloading the secret: Secret "kubeadm-certs" was not found in the "kube-system" Namespace. This Secret might have expired`:                                     ErrCertificateKeyExpired,
 		`Get "https://10.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s": dial tcp 10.0.0.1:6443: connect: connection refused`:                    ErrUnreachable,
-		`[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2`:                                                                                            nil,
+		// Seen in the two-node test when a reset had replaced the supplied CA.
+		`error execution phase preflight: couldn't validate the identity of the API Server: cluster CA found in cluster-info ConfigMap is invalid: none of the public keys "sha256:aac8640b96ab63410b94c3f5b1d49f5bc223c9dd8333839dba5d53c6bb15128b" are pinned`: ErrCAMismatch,
+		`[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2`: nil,
 	} {
 		f := &Failure{Output: out, class: classify(out)}
 		if want == nil && Class(f) != "" || want != nil && !errors.Is(f, want) {
 			t.Errorf("%q: class %q, want %v", out, Class(f), want)
 		}
+	}
+}
+
+// Reason picks kubeadm's own last word, not its advice to rerun with --v=5.
+func TestReasonIsKubeadmsLastMessage(t *testing.T) {
+	f := &Failure{Args: []string{"join"}, Output: "exit status 1: [preflight] Running pre-flight checks\n" +
+		"error execution phase preflight: couldn't validate the identity of the API Server: Get \"https://10.0.0.1:6443/api/v1/namespaces/kube-public/configmaps/cluster-info?timeout=10s\": dial tcp 10.0.0.1:6443: connect: no route to host\n" +
+		"To see the stack trace of this error execute with --v=5 or higher\n"}
+	got := Reason(fmt.Errorf("joining: %w", f))
+	if !strings.HasPrefix(got, "error execution phase preflight: couldn't validate") || !strings.HasSuffix(got, "no route to host") {
+		t.Errorf("Reason = %q", got)
+	}
+}
+
+// The controller manager and the scheduler get a lease a slow control
+// plane can renew, and kubeadm's own v1beta4 form of extra arguments.
+func TestRenderLeaderElectionLease(t *testing.T) {
+	out, err := Render(RenderOptions{Role: RoleInit, KubernetesVersion: "v1.37.2", LeaderElectionLease: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		"controllerManager:\n  extraArgs:\n  - name: leader-elect-lease-duration\n    value: 1m0s\n  - name: leader-elect-renew-deadline\n    value: 40s\n  - name: leader-elect-retry-period\n    value: 5s\n",
+		"scheduler:\n  extraArgs:\n  - name: leader-elect-lease-duration\n    value: 1m0s\n",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("render lacks\n%s\nin\n%s", want, out)
+		}
+	}
+	out, err = Render(RenderOptions{Role: RoleInit, KubernetesVersion: "v1.37.2"})
+	if err != nil || strings.Contains(string(out), "leader-elect") {
+		t.Errorf("no lease asked, yet: %v\n%s", err, out)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"sigs.k8s.io/yaml"
 )
@@ -29,6 +30,24 @@ type RenderOptions struct {
 	// SingleNode leaves the control-plane taint off, so that pods run on
 	// a one-node cluster.
 	SingleNode bool
+	// LeaderElectionLease is the lease of the controller manager and the
+	// scheduler (init only); zero keeps Kubernetes' 15 s. See leases.
+	LeaderElectionLease time.Duration
+}
+
+// leaderElection are the controller manager's and scheduler's flags for
+// a lease: renewed within two thirds of it, retried every twelfth. With
+// Kubernetes' defaults (15 s, 10 s, 2 s) a slow control plane (no KVM, a
+// busy host) misses a renewal, the component exits, and CSRs are never
+// approved: no node can join. A longer lease only slows the takeover
+// after a leader dies without releasing it.
+func leaderElection(lease time.Duration) []any {
+	arg := func(name string, d time.Duration) any { return map[string]any{"name": name, "value": d.String()} }
+	return []any{
+		arg("leader-elect-lease-duration", lease),
+		arg("leader-elect-renew-deadline", lease*2/3),
+		arg("leader-elect-retry-period", lease/12),
+	}
 }
 
 var (
@@ -93,6 +112,13 @@ func Render(o RenderOptions) ([]byte, error) {
 			"kubernetesVersion": o.KubernetesVersion, "networking": networking}
 		if o.Endpoint != "" {
 			cluster["controlPlaneEndpoint"] = o.Endpoint
+		}
+		if o.LeaderElectionLease > 0 {
+			if o.LeaderElectionLease < 15*time.Second {
+				bad("--leader-election-lease must be at least 15s, Kubernetes' own")
+			}
+			cluster["controllerManager"] = map[string]any{"extraArgs": leaderElection(o.LeaderElectionLease)}
+			cluster["scheduler"] = map[string]any{"extraArgs": leaderElection(o.LeaderElectionLease)}
 		}
 		docs = append(docs, initCfg, cluster)
 	case RoleJoin, RoleControlPlane:

@@ -28,6 +28,9 @@ var (
 	ErrImagesMissing = errors.New("images kubeadm needs are missing")
 	// ErrInvalidConfig: kubeadm config validate refused the config.
 	ErrInvalidConfig = errors.New("kubeadm refused the config")
+	// ErrCAMismatch: the cluster's CA is not the one the join config
+	// pins (caCertHashes); a retry cannot help.
+	ErrCAMismatch = errors.New("the cluster's CA does not match the pinned caCertHashes")
 	// ErrPreflight: kubeadm's preflight checks failed; the node is not
 	// fit (CPUs, memory, ports, files), and a retry cannot help.
 	ErrPreflight = errors.New("kubeadm's preflight checks failed")
@@ -45,6 +48,7 @@ func Class(err error) string {
 		{ErrVersionMismatch, "version-mismatch"},
 		{ErrImagesMissing, "images-missing"},
 		{ErrInvalidConfig, "invalid-kubeadm-config"},
+		{ErrCAMismatch, "ca-mismatch"},
 		{ErrPreflight, "preflight"},
 	} {
 		if errors.Is(err, c.err) {
@@ -101,6 +105,33 @@ func (f *Failure) Error() string {
 
 func (f *Failure) Unwrap() error { return f.class }
 
+// Reason is the line of a kubeadm failure that says why, for a log line
+// or the console: kubeadm's last message, not its advice to rerun with
+// --v=5. Failures are already redacted.
+func Reason(err error) string {
+	var f *Failure
+	if !errors.As(err, &f) {
+		return firstLine(err.Error())
+	}
+	lines := strings.Split(strings.TrimSpace(f.Output), "\n")
+	for i := len(lines) - 1; i >= 0; i-- {
+		l := strings.TrimSpace(lines[i])
+		if l == "" || strings.HasPrefix(l, "To see the stack trace") {
+			continue
+		}
+		if len(l) > 300 {
+			l = l[:300] + "…"
+		}
+		return l
+	}
+	return f.Error()
+}
+
+func firstLine(s string) string {
+	l, _, _ := strings.Cut(s, "\n")
+	return l
+}
+
 // classify maps kubeadm's messages to a class.
 func classify(out string) error {
 	o := strings.ToLower(out)
@@ -116,6 +147,8 @@ func classify(out string) error {
 		strings.Contains(o, "error decoding certificate key"),
 		strings.Contains(o, "message authentication failed"):
 		return ErrCertificateKeyExpired
+	case strings.Contains(o, "none of the public keys") && strings.Contains(o, "pinned"):
+		return ErrCAMismatch
 	case strings.Contains(o, "connection refused"), strings.Contains(o, "i/o timeout"),
 		strings.Contains(o, "no route to host"), strings.Contains(o, "network is unreachable"),
 		strings.Contains(o, "context deadline exceeded"), strings.Contains(o, "tls handshake timeout"),
