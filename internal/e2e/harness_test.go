@@ -65,6 +65,9 @@ func program(t testing.TB, name string) string {
 // imagebuild is the builder's command.
 func imagebuild(t testing.TB) string { return program(t, "imagebuild") }
 
+// firstboot is the first-boot agent's command, for render and validate.
+func firstboot(t testing.TB) string { return program(t, "firstboot") }
+
 // result is a finished command.
 type result struct {
 	stdout, stderr string

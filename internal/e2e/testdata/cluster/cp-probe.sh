@@ -1,0 +1,58 @@
+#!/bin/sh
+# The two-node cluster test's probe on the control-plane node. It reports
+# "NBC key=value" lines on the serial console; the test judges them.
+out() { echo "NBC $*" >/dev/ttyS0; }
+export KUBECONFIG=/etc/kubernetes/admin.conf
+result=$(firstboot status --json | sed -n 's/^  "result": "\(.*\)",$/\1/p')
+out firstboot=$result
+if [ "$result" != success ]; then
+	# What the test needs to say why: the agent's record and journal, the
+	# containers kubeadm started and their logs, the kubelet's journal.
+	{
+		firstboot status
+		journalctl -b -u firstboot.service -o cat | tail -60
+		crictl ps -a
+		for c in kube-apiserver etcd kube-controller-manager; do
+			id=$(crictl ps -a --name $c -q | head -1)
+			[ -n "$id" ] && crictl logs --tail 40 "$id" 2>&1 | sed "s/^/$c: /"
+		done
+		journalctl -b -u kubelet.service -o cat | tail -40
+		free -m; uptime
+	} 2>&1 | sed 's/^/NBC-LOG /' >/dev/ttyS0
+	out done=1
+	exit 1
+fi
+# Both nodes Ready (each node's Ready time is read from its condition).
+ready() { kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
+i=0
+until [ "$(ready cp-1)" = True ] && [ "$(ready worker-1)" = True ]; do
+	i=$((i + 1)); [ $i -gt 180 ] && break; sleep 10
+done
+for n in cp-1 worker-1; do
+	out ready.$n=$(ready $n) ready_at.$n=$(kubectl get node $n -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
+done
+kubectl get nodes -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
+kubectl get pods -A -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
+# A pod from a baked image on the worker: agnhost connects to the API
+# server's service by its DNS name, through CoreDNS and kube-proxy.
+kubectl run probe-pod --image=registry.k8s.io/e2e-test-images/agnhost:2.66.1 --restart=Never \
+	--overrides='{"spec":{"nodeSelector":{"kubernetes.io/hostname":"worker-1"}}}' \
+	--command -- /agnhost connect --timeout=20s kubernetes.default.svc.cluster.local:443 >/dev/null 2>&1
+i=0
+while :; do
+	phase=$(kubectl get pod probe-pod -o jsonpath='{.status.phase}' 2>/dev/null)
+	case "$phase" in Succeeded|Failed) break ;; esac
+	i=$((i + 1)); [ $i -gt 60 ] && break; sleep 10
+done
+out pod_phase=$phase pod_node=$(kubectl get pod probe-pod -o jsonpath='{.spec.nodeName}') pod_image_pulled=$(kubectl get events --field-selector involvedObject.name=probe-pod -o jsonpath='{.items[*].reason}' | tr ' ' '\n' | grep -c '^Pulling$')
+kubectl logs probe-pod 2>&1 | sed 's/^/NBC-LOG pod: /' >/dev/ttyS0
+kubectl describe pod probe-pod 2>&1 | tail -15 | sed 's/^/NBC-LOG describe: /' >/dev/ttyS0
+# The worker reboots once the pod is done; it must come back Ready with
+# the same node, without joining again.
+boot=$(kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}')
+i=0
+until [ "$(kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}' 2>/dev/null)" != "$boot" ] && [ "$(ready worker-1)" = True ]; do
+	i=$((i + 1)); [ $i -gt 90 ] && break; sleep 10
+done
+out worker_rebooted=$([ "$(kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}')" != "$boot" ] && echo yes || echo no) worker_ready_after=$(ready worker-1)
+out done=1
