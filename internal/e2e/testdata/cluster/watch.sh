@@ -7,6 +7,8 @@ out() { sed "s/^/NBD $(hostname) /" >/dev/ttyS0; }
 while sleep 60; do
 	{
 		echo "uptime $(cut -d' ' -f1 /proc/uptime) firstboot $(systemctl is-active firstboot) kubelet $(systemctl is-active kubelet)"
+		# Who has the CPU: a starved API server shows here first.
+		top -b -n 1 -o %CPU | sed -n '7,13p'
 		if [ -f /etc/kubernetes/admin.conf ]; then
 			k="kubectl --kubeconfig /etc/kubernetes/admin.conf --request-timeout=20s"
 			$k get nodes --no-headers
