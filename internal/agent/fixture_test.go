@@ -1,0 +1,215 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/configsource"
+	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/kubeadm"
+)
+
+// The agent's test fixtures: configs, a fake node that can crash at any
+// call, and helpers to run the agent against a temporary root.
+const token = "abcdef.0123456789abcdef"
+
+func kubeadmInit(version string) string {
+	return `apiVersion: kubeadm.k8s.io/v1beta4
+kind: InitConfiguration
+bootstrapTokens: [{token: ` + token + `}]
+---
+apiVersion: kubeadm.k8s.io/v1beta4
+kind: ClusterConfiguration
+kubernetesVersion: ` + version + "\n"
+}
+
+const kubeadmJoin = `apiVersion: kubeadm.k8s.io/v1beta4
+kind: JoinConfiguration
+discovery:
+  bootstrapToken: {apiServerEndpoint: "10.0.0.1:6443", token: ` + token + `, caCertHashes: ["sha256:00"]}
+`
+
+// suppliedCA is the cluster CA the config brings (render --ca-cert), as
+// a test sees it on disk.
+const suppliedCA = "-----BEGIN CERTIFICATE-----\nsupplied\n-----END CERTIFICATE-----\n"
+
+// ignition is a config that writes the kubeadm file, the cluster CA, a
+// hostname and appends to a file (so a double apply would show).
+func ignition(kubeadmYAML string) string {
+	return fmt.Sprintf(`{"ignition":{"version":"3.4.0"},"storage":{"files":[
+		{"path":"/etc/kubernetes/kubeadm.yaml","contents":{"source":"data:,%s"},"mode":384},
+		{"path":"/etc/kubernetes/pki/ca.crt","contents":{"source":"data:,%s"},"mode":420},
+		{"path":"/etc/kubernetes/pki/ca.key","contents":{"source":"data:,key"},"mode":384},
+		{"path":"/etc/hostname","contents":{"source":"data:,cp-1"},"overwrite":true},
+		{"path":"/etc/motd","append":[{"source":"data:,configured%%0A"}]}]}}`, url.PathEscape(kubeadmYAML), url.PathEscape(suppliedCA))
+}
+
+// crash is what the fake node panics with to stop a run as a power cut
+// would: nothing after it runs, not even the agent's failure record.
+type crash struct{}
+
+// fakeNode stands for the running system; it counts calls and can crash
+// at the n-th. Init and join leave files behind as kubeadm does.
+type fakeNode struct {
+	root    string
+	crashAt int
+	calls   []string
+	// joinErrs are returned by the first joins.
+	joinErrs []error
+	// partial makes a crash inside Init leave etcd data behind.
+	partial bool
+	// leave are the files a crash inside Init leaves behind.
+	leave []string
+}
+
+func (f *fakeNode) call(name string) {
+	f.calls = append(f.calls, name)
+	if len(f.calls) == f.crashAt {
+		panic(crash{})
+	}
+}
+
+func (f *fakeNode) count(name string) int {
+	n := 0
+	for _, c := range f.calls {
+		if c == name {
+			n++
+		}
+	}
+	return n
+}
+
+func (f *fakeNode) touch(p string) {
+	full := filepath.Join(f.root, p)
+	os.MkdirAll(filepath.Dir(full), 0o755)
+	os.WriteFile(full, []byte("x"), 0o600)
+}
+
+func (f *fakeNode) Runner() *command.Runner { return &command.Runner{} }
+func (f *fakeNode) BakedVersion(context.Context) (string, error) {
+	f.call("version")
+	return "v1.37.2", nil
+}
+func (f *fakeNode) ValidateKubeadm(context.Context, string) error { f.call("validate"); return nil }
+func (f *fakeNode) MissingImages(context.Context, string) ([]string, error) {
+	f.call("images")
+	return nil, nil
+}
+func (f *fakeNode) MACHostname() (string, error) { return "node-525400000001", nil }
+func (f *fakeNode) SetHostname(context.Context, string) error {
+	f.call("hostname")
+	return nil
+}
+func (f *fakeNode) Activate(context.Context, bool, []string) error { f.call("activate"); return nil }
+func (f *fakeNode) Init(context.Context, string, bool) error {
+	if f.partial && len(f.calls)+1 == f.crashAt {
+		f.touch("/var/lib/etcd/member/snap/db")
+		f.touch("/etc/kubernetes/manifests/kube-apiserver.yaml")
+	}
+	if len(f.calls)+1 == f.crashAt {
+		for _, p := range f.leave {
+			f.touch(p)
+		}
+	}
+	f.call("init")
+	f.touch("/var/lib/etcd/member/snap/db")
+	f.touch("/etc/kubernetes/admin.conf")
+	f.touch("/var/lib/kubelet/config.yaml")
+	return nil
+}
+func (f *fakeNode) Join(context.Context, string) error {
+	f.call("join")
+	if len(f.joinErrs) > 0 {
+		err := f.joinErrs[0]
+		f.joinErrs = f.joinErrs[1:]
+		return err
+	}
+	f.touch("/etc/kubernetes/kubelet.conf")
+	return nil
+}
+func (f *fakeNode) Reset(context.Context) error {
+	f.call("reset")
+	for _, p := range []string{"etc/kubernetes", "var/lib/kubelet", "var/lib/etcd"} {
+		os.RemoveAll(filepath.Join(f.root, p))
+	}
+	return nil
+}
+func (f *fakeNode) ApplyManifest(context.Context, string, string) error {
+	f.call("manifest")
+	return nil
+}
+
+type notes struct {
+	statuses []string
+	ready    int
+}
+
+func (n *notes) Status(s string) { n.statuses = append(n.statuses, s) }
+func (n *notes) Ready()          { n.ready++ }
+
+// newRoot is a booted node's root: its identity, a motd, and the config
+// in fw_cfg.
+func newRoot(t *testing.T, config string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, data := range map[string]string{
+		"etc/machine-id":                  "0123456789abcdef0123456789abcdef\n",
+		"etc/ssh/ssh_host_ed25519_key":    "key",
+		"etc/motd":                        "welcome\n",
+		"usr/share/nodebake/network.yaml": "kind: List\n",
+		"etc/passwd":                      "root:x:0:0:root:/root:/bin/sh\n",
+		"etc/group":                       "root:x:0:\n",
+	} {
+		full := filepath.Join(root, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		os.WriteFile(full, []byte(data), 0o644)
+	}
+	if config != "" {
+		p := filepath.Join(root, "sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw")
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		os.WriteFile(p, []byte(config), 0o644)
+	}
+	return root
+}
+
+func newAgent(root string, node Node, console io.Writer) (*Agent, *notes) {
+	n := &notes{}
+	return &Agent{
+		Root: root, Node: node, Notify: n, Console: console,
+		Sources:     &configsource.Env{Root: root, Deadline: time.Second},
+		Fetch:       &ignitioncfg.Fetcher{},
+		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
+		JoinBackoff: time.Millisecond,
+	}, n
+}
+
+// run runs the agent and turns a simulated crash into crashed=true.
+func run(a *Agent) (err error, crashed bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(crash); !ok {
+				panic(r)
+			}
+			crashed = true
+		}
+	}()
+	return a.Run(context.Background()), false
+}
+
+func status(t *testing.T, root string) *Status {
+	t.Helper()
+	s, err := ReadStatus(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+func wrap(f *kubeadm.Failure, class error) error { return fmt.Errorf("%s: %w", f.Output, class) }
