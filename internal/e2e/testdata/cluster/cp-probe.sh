@@ -22,37 +22,57 @@ if [ "$result" != success ]; then
 	out done=1
 	exit 1
 fi
+# kubectl calls are few and long: under TCG every new kubectl costs a
+# second or more of the CPU the control plane is short of. A watch
+# (kubectl wait) waits in one process; a call that fails (a slow API
+# server) is tried again.
+retry() {
+	n=0
+	until v=$("$@" 2>/dev/null) && [ -n "$v" ]; do
+		n=$((n + 1)); [ $n -ge 10 ] && break; sleep 15
+	done
+	echo "$v"
+}
+# waitfor SECONDS ARGS: kubectl wait ARGS until it succeeds or the time is up.
+waitfor() {
+	end=$(($(date +%s) + $1)); shift
+	until kubectl wait --timeout=5m "$@" >/dev/null 2>&1; do
+		[ "$(date +%s)" -ge "$end" ] && return 1
+		sleep 15
+	done
+}
 # Both nodes Ready (each node's Ready time is read from its condition).
-ready() { kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}' 2>/dev/null; }
-i=0
-until [ "$(ready cp-1)" = True ] && [ "$(ready worker-1)" = True ]; do
-	i=$((i + 1)); [ $i -gt 180 ] && break; sleep 10
-done
+ready() { kubectl get node "$1" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}'; }
+waitfor 1800 --for=create node/worker-1 && waitfor 1800 --for=condition=Ready node/cp-1 node/worker-1
 for n in cp-1 worker-1; do
-	out ready.$n=$(ready $n) ready_at.$n=$(kubectl get node $n -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
+	out ready.$n=$(retry ready $n) ready_at.$n=$(retry kubectl get node $n -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
 done
-kubectl get nodes -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
-kubectl get pods -A -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
+retry kubectl get nodes -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
+retry kubectl get pods -A -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
 # A pod from a baked image on the worker: agnhost connects to the API
 # server's service by its DNS name, through CoreDNS and kube-proxy.
-kubectl run probe-pod --image=registry.k8s.io/e2e-test-images/agnhost:2.66.1 --restart=Never \
-	--overrides='{"spec":{"nodeSelector":{"kubernetes.io/hostname":"worker-1"}}}' \
-	--command -- /agnhost connect --timeout=20s kubernetes.default.svc.cluster.local:443 >/dev/null 2>&1
+n=0
+until kubectl get pod probe-pod -o name >/dev/null 2>&1; do
+	kubectl run probe-pod --image=registry.k8s.io/e2e-test-images/agnhost:2.66.1 --restart=Never \
+		--overrides='{"spec":{"nodeSelector":{"kubernetes.io/hostname":"worker-1"}}}' \
+		--command -- /agnhost connect --timeout=20s kubernetes.default.svc.cluster.local:443 >/dev/null 2>&1
+	n=$((n + 1)); [ $n -ge 10 ] && break; sleep 15
+done
 i=0
 while :; do
 	phase=$(kubectl get pod probe-pod -o jsonpath='{.status.phase}' 2>/dev/null)
 	case "$phase" in Succeeded|Failed) break ;; esac
-	i=$((i + 1)); [ $i -gt 60 ] && break; sleep 10
+	i=$((i + 1)); [ $i -gt 40 ] && break; sleep 30
 done
-out pod_phase=$phase pod_node=$(kubectl get pod probe-pod -o jsonpath='{.spec.nodeName}') pod_image_pulled=$(kubectl get events --field-selector involvedObject.name=probe-pod -o jsonpath='{.items[*].reason}' | tr ' ' '\n' | grep -c '^Pulling$')
+out pod_phase=$phase pod_node=$(retry kubectl get pod probe-pod -o jsonpath='{.spec.nodeName}') pod_image_pulled=$(kubectl get events --field-selector involvedObject.name=probe-pod -o jsonpath='{.items[*].reason}' | tr ' ' '\n' | grep -c '^Pulling$')
 kubectl logs probe-pod 2>&1 | sed 's/^/NBC-LOG pod: /' >/dev/ttyS0
 kubectl describe pod probe-pod 2>&1 | tail -15 | sed 's/^/NBC-LOG describe: /' >/dev/ttyS0
 # The worker reboots once the pod is done; it must come back Ready with
 # the same node, without joining again.
-boot=$(kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}')
+boot=$(retry kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}')
 i=0
-until [ "$(kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}' 2>/dev/null)" != "$boot" ] && [ "$(ready worker-1)" = True ]; do
-	i=$((i + 1)); [ $i -gt 90 ] && break; sleep 10
+until [ "$(kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}' 2>/dev/null)" != "$boot" ] && [ "$(ready worker-1 2>/dev/null)" = True ]; do
+	i=$((i + 1)); [ $i -gt 45 ] && break; sleep 20
 done
-out worker_rebooted=$([ "$(kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}')" != "$boot" ] && echo yes || echo no) worker_ready_after=$(ready worker-1)
+out worker_rebooted=$([ "$(retry kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}')" != "$boot" ] && echo yes || echo no) worker_ready_after=$(retry ready worker-1)
 out done=1
