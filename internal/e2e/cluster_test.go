@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -213,6 +214,9 @@ func TestTwoNodeCluster(t *testing.T) {
 			"--disk-size", "12GiB", "--memory", mem, "--cpus", cpus, "--mac", n.mac,
 			"--link", fmt.Sprintf("%d:%d", ports[i], ports[1-i]))
 		n.boot.Dir = root
+		// A killed test takes its VMs with it (imagebuild's QEMU dies
+		// with imagebuild).
+		n.boot.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	}
 	powerOn := func(i int) {
 		nodes[i].started = time.Now()
