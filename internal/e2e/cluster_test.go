@@ -210,14 +210,7 @@ func TestTwoNodeCluster(t *testing.T) {
 		if n.role == "join" {
 			mem, cpus = "1536", "1"
 		}
-		// The worker's QEMU runs at a lower priority: on two host cores a
-		// control plane short of CPU fails everything (its leases, its
-		// probes, the worker's join); a worker short of it only waits.
-		nice := "0"
-		if n.role == "join" {
-			nice = "10"
-		}
-		n.boot = exec.CommandContext(ctx, "nice", "-n", nice, imagebuild(t), "boot", image, "--ignition", ignPath, "--serial-log", n.serial,
+		n.boot = exec.CommandContext(ctx, imagebuild(t), "boot", image, "--ignition", ignPath, "--serial-log", n.serial,
 			"--disk-size", "12GiB", "--memory", mem, "--cpus", cpus, "--mac", n.mac,
 			"--link", fmt.Sprintf("%d:%d", ports[i], ports[1-i]))
 		n.boot.Dir = root
