@@ -277,7 +277,7 @@ func TestTwoNodeCluster(t *testing.T) {
 	}
 	for k, want := range map[string]string{
 		"firstboot": "success", "ready.cp-1": "True", "ready.worker-1": "True",
-		"pod_phase": "Succeeded", "pod_node": "worker-1", "pod_image_pulled": "0",
+		"coredns_available": "True", "pod_phase": "Succeeded", "pod_node": "worker-1", "pod_image_pulled": "0",
 		"worker_rebooted": "yes", "worker_ready_after": "True",
 	} {
 		if c[k] != want {

@@ -50,7 +50,11 @@ done
 retry kubectl get nodes -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
 retry kubectl get pods -A -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
 # A pod from a baked image on the worker: agnhost connects to the API
-# server's service by its DNS name, through CoreDNS and kube-proxy.
+# server's service by its DNS name, through CoreDNS and kube-proxy. It
+# starts once CoreDNS is available: a node is Ready before its pod
+# network carries a DNS answer.
+waitfor 1200 -n kube-system --for=condition=Available deployment/coredns
+out coredns_available=$(retry kubectl -n kube-system get deployment coredns -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')
 n=0
 until kubectl get pod probe-pod -o name >/dev/null 2>&1; do
 	kubectl run probe-pod --image=registry.k8s.io/e2e-test-images/agnhost:2.66.1 --restart=Never \
@@ -62,7 +66,7 @@ i=0
 while :; do
 	phase=$(kubectl get pod probe-pod -o jsonpath='{.status.phase}' 2>/dev/null)
 	case "$phase" in Succeeded|Failed) break ;; esac
-	i=$((i + 1)); [ $i -gt 40 ] && break; sleep 30
+	i=$((i + 1)); [ $i -gt 80 ] && break; sleep 15
 done
 out pod_phase=$phase pod_node=$(retry kubectl get pod probe-pod -o jsonpath='{.spec.nodeName}') pod_image_pulled=$(kubectl get events --field-selector involvedObject.name=probe-pod -o jsonpath='{.items[*].reason}' | tr ' ' '\n' | grep -c '^Pulling$')
 kubectl logs probe-pod 2>&1 | sed 's/^/NBC-LOG pod: /' >/dev/ttyS0

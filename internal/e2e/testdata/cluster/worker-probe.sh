@@ -15,8 +15,9 @@ if [ "$boot" = 1 ]; then
 	until [ -n "$(crictl ps -a --name probe-pod --state exited -q 2>/dev/null)" ]; do
 		i=$((i + 1)); [ $i -gt 90 ] && break; sleep 20
 	done
-	# The kubelet reports the pod's end before the node goes away.
-	sleep 30
+	# The kubelet reports the pod's end, and the control plane reads the
+	# pod's log, before the node goes away.
+	sleep 90
 	out action=reboot
 	systemctl reboot
 else
