@@ -51,13 +51,18 @@ retry kubectl get nodes -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
 retry kubectl get pods -A -o wide | sed 's/^/NBC-LOG /' >/dev/ttyS0
 # A pod from a baked image on the worker: agnhost connects to the API
 # server's service by its DNS name, through CoreDNS and kube-proxy. It
-# starts once CoreDNS is available: a node is Ready before its pod
-# network carries a DNS answer.
+# starts once CoreDNS is available and flannel and kube-proxy run on both
+# nodes (a node is Ready before its pod network carries an answer), and
+# it is restarted until it succeeds: on a starved control plane flannel
+# may still be restarting (a run lost the DNS answer from cp-1 that way).
 waitfor 1200 -n kube-system --for=condition=Available deployment/coredns
-out coredns_available=$(retry kubectl -n kube-system get deployment coredns -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')
+waitfor 900 -n kube-flannel --for=jsonpath='{.status.numberReady}'=2 daemonset/kube-flannel-ds
+waitfor 900 -n kube-system --for=jsonpath='{.status.numberReady}'=2 daemonset/kube-proxy
+out coredns_available=$(retry kubectl -n kube-system get deployment coredns -o jsonpath='{.status.conditions[?(@.type=="Available")].status}') \
+	flannel_ready=$(retry kubectl -n kube-flannel get daemonset kube-flannel-ds -o jsonpath='{.status.numberReady}')
 n=0
 until kubectl get pod probe-pod -o name >/dev/null 2>&1; do
-	kubectl run probe-pod --image=registry.k8s.io/e2e-test-images/agnhost:2.66.1 --restart=Never \
+	kubectl run probe-pod --image=registry.k8s.io/e2e-test-images/agnhost:2.66.1 --restart=OnFailure \
 		--overrides='{"spec":{"nodeSelector":{"kubernetes.io/hostname":"worker-1"}}}' \
 		--command -- /agnhost connect --timeout=20s kubernetes.default.svc.cluster.local:443 >/dev/null 2>&1
 	n=$((n + 1)); [ $n -ge 10 ] && break; sleep 15
@@ -68,7 +73,7 @@ while :; do
 	case "$phase" in Succeeded|Failed) break ;; esac
 	i=$((i + 1)); [ $i -gt 80 ] && break; sleep 15
 done
-out pod_phase=$phase pod_node=$(retry kubectl get pod probe-pod -o jsonpath='{.spec.nodeName}') pod_image_pulled=$(kubectl get events --field-selector involvedObject.name=probe-pod -o jsonpath='{.items[*].reason}' | tr ' ' '\n' | grep -c '^Pulling$')
+out pod_phase=$phase pod_restarts=$(kubectl get pod probe-pod -o jsonpath='{.status.containerStatuses[0].restartCount}') pod_node=$(retry kubectl get pod probe-pod -o jsonpath='{.spec.nodeName}') pod_image_pulled=$(kubectl get events --field-selector involvedObject.name=probe-pod -o jsonpath='{.items[*].reason}' | tr ' ' '\n' | grep -c '^Pulling$')
 kubectl logs probe-pod 2>&1 | sed 's/^/NBC-LOG pod: /' >/dev/ttyS0
 kubectl describe pod probe-pod 2>&1 | tail -15 | sed 's/^/NBC-LOG describe: /' >/dev/ttyS0
 # The worker reboots once the pod is done; it must come back Ready with

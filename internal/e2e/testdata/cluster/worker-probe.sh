@@ -9,11 +9,11 @@ sync
 out firstboot=$(firstboot status --json | sed -n 's/^  "result": "\(.*\)",$/\1/p') runs=$(firstboot status --json | sed -n 's/^  "runs": \([0-9]*\),$/\1/p')
 out journal_already=$(journalctl -b -u firstboot.service -o cat | grep -q 'already configured' && echo yes || echo no)
 if [ "$boot" = 1 ]; then
-	# The control plane's test pod ran here once its container exited;
-	# asked of the local containerd, which costs no TLS handshake.
+	# The control plane's test pod is restarted until it succeeds; the
+	# node's own credentials may read a pod bound to it.
 	i=0
-	until [ -n "$(crictl ps -a --name probe-pod --state exited -q 2>/dev/null)" ]; do
-		i=$((i + 1)); [ $i -gt 90 ] && break; sleep 20
+	until [ "$(kubectl --kubeconfig /etc/kubernetes/kubelet.conf get pod probe-pod -o jsonpath='{.status.phase}' 2>/dev/null)" = Succeeded ]; do
+		i=$((i + 1)); [ $i -gt 60 ] && break; sleep 30
 	done
 	# The kubelet reports the pod's end, and the control plane reads the
 	# pod's log, before the node goes away.
