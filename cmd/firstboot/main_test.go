@@ -56,17 +56,23 @@ func TestRenderIsValid(t *testing.T) {
 	crt, key := testCA(t)
 	extra := filepath.Join(t.TempDir(), "10-static.network")
 	os.WriteFile(extra, []byte("[Match]\nName=eth0\n[Network]\nAddress=10.0.0.2/24\n"), 0o644)
+	patches := t.TempDir()
+	os.WriteFile(filepath.Join(patches, "kube-apiserver+strategic.yaml"), []byte("spec:\n  containers:\n  - name: kube-apiserver\n    readinessProbe:\n      periodSeconds: 10\n"), 0o644)
 	const tok = "abcdef.0123456789abcdef"
 	for role, args := range map[string][]string{
 		"init": {"--ca-cert", crt, "--ca-key", key, "--token", tok, "--node-name", "cp-1", "--advertise-address", "10.0.0.1",
-			"--certificate-key", strings.Repeat("ab", 32), "--ssh-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample test", "--single-node"},
-		"join":          {"--ca-cert", crt, "--token", tok, "--endpoint", "10.0.0.1:6443", "--file", "/etc/systemd/network/10-static.network=" + extra},
+			"--certificate-key", strings.Repeat("ab", 32), "--ssh-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample test", "--single-node",
+			"--encryption-algorithm", "ECDSA-P256", "--patches", patches},
+		"join":          {"--ca-cert", crt, "--token", tok, "--endpoint", "10.0.0.1:6443", "--file", "/etc/systemd/network/10-static.network=" + extra, "--patches", patches},
 		"control-plane": {"--ca-cert", crt, "--token", tok, "--endpoint", "10.0.0.1:6443", "--certificate-key", strings.Repeat("cd", 32)},
 	} {
 		t.Run(role, func(t *testing.T) {
 			code, out := execute(t, append([]string{"render", "--role", role}, args...)...)
 			if code != 0 {
 				t.Fatalf("render exited %d: %s", code, out)
+			}
+			if role != "control-plane" && !strings.Contains(out, `"path": "/etc/kubernetes/patches/kube-apiserver+strategic.yaml"`) {
+				t.Errorf("the patch is not in the config:\n%s", out)
 			}
 			p := filepath.Join(t.TempDir(), role+".ign")
 			os.WriteFile(p, []byte(out), 0o644)
@@ -92,7 +98,12 @@ func TestRenderIsValid(t *testing.T) {
 }
 
 func TestRenderRefuses(t *testing.T) {
+	badPatches, noPatches := t.TempDir(), t.TempDir()
+	os.WriteFile(filepath.Join(badPatches, "apiserver.yaml"), []byte("spec: {}\n"), 0o644)
 	for _, args := range [][]string{
+		{"render", "--role", "init", "--patches", badPatches},
+		{"render", "--role", "init", "--patches", noPatches},
+		{"render", "--role", "init", "--encryption-algorithm", "ed25519"},
 		{"render", "--role", "join", "--token", "abcdef.0123456789abcdef", "--endpoint", "10.0.0.1:6443"},
 		{"render", "--role", "init", "--token", "not-a-token"},
 		{"render", "--role", "primary"},

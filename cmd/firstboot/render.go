@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ func newRenderCmd() *cobra.Command {
 		files         []string
 		caCert, caKey string
 		spec          string
+		patches       string
 	)
 	cmd := &cobra.Command{
 		Use:   "render --role init|join|control-plane [flags]",
@@ -57,6 +59,14 @@ func newRenderCmd() *cobra.Command {
 					}
 					o.CACertHashes = append(o.CACertHashes, h)
 				}
+			}
+			if patches != "" {
+				pf, err := patchFiles(patches)
+				if err != nil {
+					return err
+				}
+				rs.Files = append(rs.Files, pf...)
+				o.Patches = true
 			}
 			kc, err := kubeadm.Render(o)
 			if err != nil {
@@ -108,7 +118,38 @@ func newRenderCmd() *cobra.Command {
 	f.StringVar(&o.ServiceCIDR, "service-cidr", "", "the service network (kubeadm's default if empty)")
 	f.BoolVar(&o.SingleNode, "single-node", false, "leave the control-plane taint off, so pods run on a one-node cluster")
 	f.DurationVar(&o.LeaderElectionLease, "leader-election-lease", time.Minute, "init: the controller manager's and scheduler's leader lease, renewed within 2/3 of it (0: Kubernetes' 15s); long enough for a slow control plane")
+	f.StringVar(&o.EncryptionAlgorithm, "encryption-algorithm", "", "init: the key type of the cluster's certificates, RSA-2048 (kubeadm's default), RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384")
+	f.StringVar(&patches, "patches", "", "a local directory of kubeadm patches (kubeadm's file names), put in "+kubeadm.PatchesDir+" and named by the kubeadm config")
 	f.StringArrayVar(&sshKeys, "ssh-key", nil, "an SSH public key for root, or a file holding one")
 	f.StringArrayVar(&files, "file", nil, "an extra file, /PATH/IN/NODE=LOCAL")
 	return cmd
+}
+
+// patchFiles reads a directory of kubeadm patches into files for
+// kubeadm.PatchesDir. A name kubeadm would skip is refused here: a patch
+// silently not applied is worse than none.
+func patchFiles(dir string) ([]ignitioncfg.RenderFile, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var files []ignitioncfg.RenderFile
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		if err := kubeadm.CheckPatchName(e.Name()); err != nil {
+			return nil, fmt.Errorf("%w: --patches %s: %v", errInvalid, p, err)
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, ignitioncfg.RenderFile{Path: kubeadm.PatchesDir + "/" + e.Name(), Data: data, Mode: 0o600})
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%w: --patches %s holds no patch file", errInvalid, dir)
+	}
+	return files, nil
 }

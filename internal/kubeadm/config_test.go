@@ -124,3 +124,45 @@ func TestRenderLeaderElectionLease(t *testing.T) {
 		t.Errorf("no lease asked, yet: %v\n%s", err, out)
 	}
 }
+
+// Patches and the key type are kubeadm's own fields; render names the
+// directory only when the node's config holds patches.
+func TestRenderPatchesAndEncryptionAlgorithm(t *testing.T) {
+	out, err := Render(RenderOptions{Role: RoleInit, KubernetesVersion: "v1.37.2", EncryptionAlgorithm: "ECDSA-P256", Patches: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"patches:\n  directory: /etc/kubernetes/patches\n", "encryptionAlgorithm: ECDSA-P256\n"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("render lacks %q in\n%s", want, out)
+		}
+	}
+	join := RenderOptions{Role: RoleJoin, Endpoint: "10.0.0.1:6443", Token: "abcdef.0123456789abcdef",
+		CACertHashes: []string{"sha256:" + strings.Repeat("0", 64)}}
+	if out, err := Render(join); err != nil || strings.Contains(string(out), "patches") {
+		t.Errorf("no patches asked, yet: %v\n%s", err, out)
+	}
+	join.Patches = true
+	if out, err := Render(join); err != nil || !strings.Contains(string(out), "patches:\n  directory: /etc/kubernetes/patches\n") {
+		t.Errorf("join with patches: %v\n%s", err, out)
+	}
+	join.EncryptionAlgorithm = "ECDSA-P256"
+	if _, err := Render(join); err == nil {
+		t.Error("a join took an encryption algorithm")
+	}
+	if _, err := Render(RenderOptions{Role: RoleInit, KubernetesVersion: "v1.37.2", EncryptionAlgorithm: "ed25519"}); err == nil {
+		t.Error("an unknown algorithm was taken")
+	}
+}
+
+func TestCheckPatchName(t *testing.T) {
+	for name, ok := range map[string]bool{
+		"kube-apiserver.yaml": true, "kube-apiserver0+strategic.yaml": true, "etcd+json.json": true,
+		"kubeletconfiguration+merge.yaml": true, "corednsdeployment.yaml": true,
+		"apiserver.yaml": false, "kube-apiserver.yml": false, "etcd+jsonpatch.yaml": false, "README": false,
+	} {
+		if err := CheckPatchName(name); (err == nil) != ok {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}

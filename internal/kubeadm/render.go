@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,35 @@ type RenderOptions struct {
 	// LeaderElectionLease is the lease of the controller manager and the
 	// scheduler (init only); zero keeps Kubernetes' 15 s. See leases.
 	LeaderElectionLease time.Duration
+	// EncryptionAlgorithm is the key type of the certificates kubeadm
+	// makes (init only): RSA-2048 (kubeadm's default when empty),
+	// RSA-3072, RSA-4096, ECDSA-P256 or ECDSA-P384.
+	EncryptionAlgorithm string
+	// Patches says the node's config holds kubeadm patches in
+	// PatchesDir; the kubeadm config then names that directory.
+	Patches bool
 }
+
+// PatchesDir is where a node's kubeadm patches go (kubeadm's
+// patches.directory).
+const PatchesDir = "/etc/kubernetes/patches"
+
+// patchFileRE is kubeadm's naming of a patch file: the target, an
+// optional suffix ordering patches of one target, an optional patch
+// type, and the extension. kubeadm skips, with a warning only, a file
+// that does not match; render refuses it.
+var patchFileRE = regexp.MustCompile(`^(etcd|kube-apiserver|kube-controller-manager|kube-scheduler|kubeletconfiguration|corednsdeployment|kubeproxydaemonset)[^.+]*(\+(json|merge|strategic))?\.(json|yaml)$`)
+
+// CheckPatchName says whether kubeadm applies a patch file of this name.
+func CheckPatchName(name string) error {
+	if !patchFileRE.MatchString(name) {
+		return fmt.Errorf("%q is not a kubeadm patch name: TARGET[SUFFIX][+json|+merge|+strategic].yaml|.json, "+
+			"TARGET one of etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubeletconfiguration, corednsdeployment, kubeproxydaemonset", name)
+	}
+	return nil
+}
+
+var encryptionAlgorithms = []string{"RSA-2048", "RSA-3072", "RSA-4096", "ECDSA-P256", "ECDSA-P384"}
 
 // leaderElection are the controller manager's and scheduler's flags for
 // a lease: renewed within two thirds of it, retried every twelfth. With
@@ -98,6 +127,9 @@ func Render(o RenderOptions) ([]byte, error) {
 		if o.CertificateKey != "" {
 			initCfg["certificateKey"] = o.CertificateKey
 		}
+		if o.Patches {
+			initCfg["patches"] = map[string]any{"directory": PatchesDir}
+		}
 		if o.AdvertiseAddress != "" {
 			initCfg["localAPIEndpoint"] = map[string]any{"advertiseAddress": o.AdvertiseAddress, "bindPort": 6443}
 		}
@@ -112,6 +144,12 @@ func Render(o RenderOptions) ([]byte, error) {
 			"kubernetesVersion": o.KubernetesVersion, "networking": networking}
 		if o.Endpoint != "" {
 			cluster["controlPlaneEndpoint"] = o.Endpoint
+		}
+		if o.EncryptionAlgorithm != "" {
+			if !slices.Contains(encryptionAlgorithms, o.EncryptionAlgorithm) {
+				bad("--encryption-algorithm must be one of %s, not %q", strings.Join(encryptionAlgorithms, ", "), o.EncryptionAlgorithm)
+			}
+			cluster["encryptionAlgorithm"] = o.EncryptionAlgorithm
 		}
 		if o.LeaderElectionLease > 0 {
 			if o.LeaderElectionLease < 15*time.Second {
@@ -131,6 +169,12 @@ func Render(o RenderOptions) ([]byte, error) {
 		join := map[string]any{"apiVersion": APIVersion, "kind": "JoinConfiguration", "nodeRegistration": nodeReg, "timeouts": timeouts,
 			"discovery": map[string]any{"bootstrapToken": map[string]any{
 				"apiServerEndpoint": o.Endpoint, "token": o.Token, "caCertHashes": o.CACertHashes}}}
+		if o.EncryptionAlgorithm != "" {
+			bad("--encryption-algorithm is the cluster's, set at init")
+		}
+		if o.Patches {
+			join["patches"] = map[string]any{"directory": PatchesDir}
+		}
 		if o.Role == RoleControlPlane {
 			if o.CertificateKey == "" {
 				bad("--certificate-key is needed for a control-plane join")
