@@ -59,9 +59,10 @@ type crash struct{}
 // fakeNode stands for the running system; it counts calls and can crash
 // at the n-th. Init and join leave files behind as kubeadm does.
 type fakeNode struct {
-	root    string
-	crashAt int
-	calls   []string
+	root     string
+	manifest []byte // the last manifest applied
+	crashAt  int
+	calls    []string
 	// joinErrs are returned by the first joins.
 	joinErrs []error
 	// partial makes a crash inside Init leave etcd data behind.
@@ -121,7 +122,7 @@ func (f *fakeNode) Init(context.Context, string, bool) error {
 	}
 	f.call("init")
 	f.touch("/var/lib/etcd/member/snap/db")
-	f.touch("/etc/kubernetes/admin.conf")
+	os.WriteFile(filepath.Join(f.root, "etc/kubernetes/admin.conf"), []byte(adminConf), 0o600)
 	f.touch("/var/lib/kubelet/config.yaml")
 	return nil
 }
@@ -142,10 +143,22 @@ func (f *fakeNode) Reset(context.Context) error {
 	}
 	return nil
 }
-func (f *fakeNode) ApplyManifest(context.Context, string, string) error {
+func (f *fakeNode) ApplyManifest(_ context.Context, _, path string) error {
 	f.call("manifest")
+	f.manifest, _ = os.ReadFile(filepath.Join(f.root, path))
 	return nil
 }
+
+// adminConf is the kubeconfig kubeadm init leaves, as far as the agent
+// reads it.
+const adminConf = `apiVersion: v1
+kind: Config
+clusters:
+- cluster:
+    certificate-authority-data: Cg==
+    server: https://10.0.0.1:6443
+  name: kubernetes
+`
 
 type notes struct {
 	statuses []string

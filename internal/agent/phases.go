@@ -329,7 +329,11 @@ func (a *Agent) podNetwork(ctx context.Context) error {
 		a.Log.Info("the image has no pod network manifest")
 		return nil
 	}
-	return a.Node.ApplyManifest(ctx, "/etc/kubernetes/admin.conf", NetworkManifest)
+	manifest, err := a.networkManifest(admin)
+	if err != nil {
+		return err
+	}
+	return a.Node.ApplyManifest(ctx, "/etc/kubernetes/admin.conf", manifest)
 }
 
 // NetworkManifest is the pod network the image bakes.
