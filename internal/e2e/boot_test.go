@@ -71,17 +71,14 @@ func TestTrixieBootsTwice(t *testing.T) {
 // the probe's report of each boot.
 func bootAndProbe(t *testing.T, image string) map[int]map[string]string {
 	t.Helper()
-	serial := filepath.Join(t.TempDir(), "serial.log")
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, imagebuild(t), "boot", image,
-		"--serial-log", serial, "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2",
-		// No network device at all: nothing can be pulled.
-		"--no-network")
-	cmd.Dir = repoRoot(t)
-	start := time.Now()
-	qemuOut, err := cmd.CombinedOutput()
-	elapsed := time.Since(start)
+	serial, qemuOut, elapsed, err := bootOnce(t, image)
+	if err != nil && tcgPatchRace(qemuOut, serial) {
+		// Not the image's fault: see tcgPatchRace. One more boot, from
+		// the same image, must pass everything.
+		t.Logf("%s: the guest kernel hit QEMU's code-patching race under TCG; booting once more:\n%s",
+			filepath.Base(image), tail(readFile(serial), 1500))
+		serial, qemuOut, elapsed, err = bootOnce(t, image)
+	}
 	serialData, _ := os.ReadFile(serial)
 	if err != nil {
 		t.Fatalf("boot: %v\n%s\nserial console tail:\n%s", err, qemuOut, tail(string(serialData), 4000))
@@ -100,6 +97,36 @@ func bootAndProbe(t *testing.T, image string) map[int]map[string]string {
 		t.Fatalf("probe reported boots %v; serial console tail:\n%s", boots, tail(string(serialData), 4000))
 	}
 	return boots
+}
+
+// bootOnce boots image until it powers off, with no network device at
+// all (nothing can be pulled), and returns its serial log's path, what
+// imagebuild printed and how long it took.
+func bootOnce(t *testing.T, image string) (serial string, out []byte, elapsed time.Duration, err error) {
+	serial = filepath.Join(t.TempDir(), "serial.log")
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, imagebuild(t), "boot", image,
+		"--serial-log", serial, "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2", "--no-network")
+	cmd.Dir = repoRoot(t)
+	start := time.Now()
+	out, err = cmd.CombinedOutput()
+	return serial, out, time.Since(start), err
+}
+
+// tcgPatchRace tells whether a boot ended in the guest kernel's oops on a
+// stale int3 while it patched its own code (a static key flipped at
+// boot, such as sched_clock's). Under multi-threaded TCG another vCPU can
+// still run the old translation after the patch is done; KVM and real
+// CPUs cannot. It was seen once in some dozens of two-vCPU boots here.
+func tcgPatchRace(imagebuildOut []byte, serial string) bool {
+	return strings.Contains(string(imagebuildOut), "the guest kernel panicked") &&
+		strings.Contains(readFile(serial), "Oops: int3")
+}
+
+func readFile(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
 }
 
 func checkProbe(t *testing.T, boots map[int]map[string]string) {

@@ -3,6 +3,7 @@
 package qemu
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/nodebake/nodebake/internal/command"
 )
@@ -116,17 +118,71 @@ func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out 
 		return err
 	}
 	log.Info("booting", "image", vm.Image, "accel", Accel()[1], "memory_mib", vm.MemoryMiB, "cpus", vm.CPUs)
-	cmd, err := run.Start(ctx, command.Cmd{Name: "qemu-system-x86_64", Args: args}, out)
+	qctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	cmd, err := run.Start(qctx, command.Cmd{Name: "qemu-system-x86_64", Args: args}, out)
 	if err != nil {
 		return err
 	}
+	if vm.SerialLog != "" {
+		go watchPanic(qctx, stop, vm.SerialLog)
+	}
 	if err := cmd.Wait(); err != nil {
+		if cause := context.Cause(qctx); errors.Is(cause, ErrGuestPanic) {
+			return cause
+		}
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return fmt.Errorf("qemu: %w", err)
 	}
 	return nil
+}
+
+// ErrGuestPanic is returned when the guest kernel panicked: a panicked
+// kernel never powers off, so QEMU is stopped rather than left to wait
+// for a deadline.
+var ErrGuestPanic = errors.New("the guest kernel panicked")
+
+// panicLine is what a Linux kernel prints when it panics.
+const panicLine = "Kernel panic - not syncing"
+
+// watchPanic reads the serial log as it grows and stops QEMU with
+// ErrGuestPanic, and the kernel's own line, once the kernel panics.
+func watchPanic(ctx context.Context, stop context.CancelCauseFunc, serialLog string) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	var offset int64
+	var carry []byte // an unfinished line, kept for the next read
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		f, err := os.Open(serialLog)
+		if err != nil {
+			continue // QEMU has not made it yet
+		}
+		data, err := io.ReadAll(io.NewSectionReader(f, offset, 1<<40))
+		f.Close()
+		if err != nil || len(data) == 0 {
+			continue
+		}
+		offset += int64(len(data))
+		data = append(carry, data...)
+		end := bytes.LastIndexByte(data, '\n') + 1
+		carry = append([]byte(nil), data[end:]...)
+		for _, l := range bytes.Split(data[:end], []byte("\n")) {
+			if i := bytes.Index(l, []byte(panicLine)); i >= 0 {
+				msg := strings.TrimSpace(string(l[i:]))
+				// Give the kernel a moment to print the rest of its report.
+				time.Sleep(2 * time.Second)
+				stop(fmt.Errorf("%w (serial log %s): %s", ErrGuestPanic, serialLog, msg))
+				return
+			}
+		}
+	}
 }
 
 // prepare makes the overlay and firmware variables and returns QEMU's
