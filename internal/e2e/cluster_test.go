@@ -206,9 +206,9 @@ func TestTwoNodeCluster(t *testing.T) {
 			t.Fatalf("firstboot validate %s: %v\n%s", n.name, err, res)
 		}
 		n.serial = filepath.Join(dir, n.name+".serial")
-		mem, cpus := "2560", "2"
+		mem, cpus := "4096", "2"
 		if n.role == "join" {
-			mem, cpus = "1536", "1"
+			mem, cpus = "2048", "1"
 		}
 		n.boot = exec.CommandContext(ctx, imagebuild(t), "boot", image, "--ignition", ignPath, "--serial-log", n.serial,
 			"--disk-size", "12GiB", "--memory", mem, "--cpus", cpus, "--mac", n.mac,
