@@ -21,7 +21,7 @@ image: deps build
 	$(BIN)/imagebuild build -p $(PROFILE)
 
 # Every test: the unit tests, then the end-to-end tests that build the
-# test images and boot them under QEMU, the two-node cluster last but one
+# test images and boot them under QEMU, the two-node cluster among them
 # (about 70 minutes cold, 40 warm, on 2 cores; the cluster alone about 25).
 # The timeout is a backstop above that, under CI's 90 minutes.
 test: deps vet
