@@ -217,6 +217,10 @@ func TestTwoNodeCluster(t *testing.T) {
 		// A killed test takes its VMs with it (imagebuild's QEMU dies
 		// with imagebuild).
 		n.boot.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		// At the end of the test imagebuild is asked to stop, so that it
+		// removes the VM's overlay (about 1 GiB) as it exits.
+		n.boot.Cancel = func() error { return n.boot.Process.Signal(syscall.SIGTERM) }
+		n.boot.WaitDelay = time.Minute
 	}
 	powerOn := func(i int) {
 		nodes[i].started = time.Now()
