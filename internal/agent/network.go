@@ -125,4 +125,3 @@ func (a *Agent) networkManifest(admin []byte) (string, error) {
 	}
 	return appliedNetworkManifest, atomicfile.Write(p, manifest, 0o644)
 }
-
