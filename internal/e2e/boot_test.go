@@ -79,22 +79,20 @@ func bootAndProbe(t *testing.T, image string) map[int]map[string]string {
 			filepath.Base(image), tail(readFile(serial), 1500))
 		serial, qemuOut, elapsed, err = bootOnce(t, image)
 	}
-	serialData, _ := os.ReadFile(serial)
+	serialData := readFile(serial)
 	if err != nil {
-		t.Fatalf("boot: %v\n%s\nserial console tail:\n%s", err, qemuOut, tail(string(serialData), 4000))
+		t.Fatalf("boot: %v\n%s\nserial console tail:\n%s", err, qemuOut, tail(serialData, 4000))
 	}
 	t.Logf("%s: two boots and a power-off took %s", filepath.Base(image), elapsed.Round(time.Second))
-	for _, l := range strings.Split(string(serialData), "\n") {
-		if i := strings.Index(l, "NBPROBE-LOG "); i >= 0 {
-			t.Log(strings.TrimRight(l[i+len("NBPROBE-LOG "):], "\r"))
-		}
+	for _, l := range logLines(serial, "NBPROBE-LOG") {
+		t.Log(l)
 	}
 	boots := probeLines(t, serial)
 	for n := 1; n <= 2; n++ {
 		t.Logf("boot %d: importing the baked images took %s ms", n, boots[n]["images_import_ms"])
 	}
 	if len(boots[1]) == 0 || len(boots[2]) == 0 {
-		t.Fatalf("probe reported boots %v; serial console tail:\n%s", boots, tail(string(serialData), 4000))
+		t.Fatalf("probe reported boots %v; serial console tail:\n%s", boots, tail(serialData, 4000))
 	}
 	return boots
 }
@@ -122,11 +120,6 @@ func bootOnce(t *testing.T, image string) (serial string, out []byte, elapsed ti
 func tcgPatchRace(imagebuildOut []byte, serial string) bool {
 	return strings.Contains(string(imagebuildOut), "the guest kernel panicked") &&
 		strings.Contains(readFile(serial), "Oops: int3")
-}
-
-func readFile(path string) string {
-	data, _ := os.ReadFile(path)
-	return string(data)
 }
 
 func checkProbe(t *testing.T, boots map[int]map[string]string) {

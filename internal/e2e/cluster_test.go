@@ -312,18 +312,4 @@ func report(nodes []*clusterNode) string {
 	return b.String()
 }
 
-func logLines(path, prefix string) []string {
-	data, _ := os.ReadFile(path)
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		if i := strings.Index(l, prefix+" "); i >= 0 {
-			out = append(out, strings.TrimRight(l[i+len(prefix)+1:], "\r"))
-		}
-	}
-	return out
-}
-
-func tailFile(path string) string {
-	data, _ := os.ReadFile(path)
-	return tail(string(data), 6000)
-}
+func tailFile(path string) string { return tail(readFile(path), 6000) }

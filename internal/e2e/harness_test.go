@@ -156,3 +156,22 @@ func testImage(t testing.TB) string {
 	}
 	return testImageDir
 }
+
+// readFile is a file's text, or "" when it cannot be read: for logs a
+// failed test shows, which may not have been written.
+func readFile(path string) string {
+	data, _ := os.ReadFile(path)
+	return string(data)
+}
+
+// logLines are the lines of a serial log that a guest wrote after
+// "PREFIX ", without the prefix.
+func logLines(path, prefix string) []string {
+	var out []string
+	for _, l := range strings.Split(readFile(path), "\n") {
+		if i := strings.Index(l, prefix+" "); i >= 0 {
+			out = append(out, strings.TrimRight(l[i+len(prefix)+1:], "\r"))
+		}
+	}
+	return out
+}
