@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -19,14 +20,21 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 		diskSize  string
 		noNetwork bool
 		link, mac string
+		accel     = os.Getenv(qemu.AccelEnv)
+		stuck     = qemu.DefaultStuckAfter
 	)
 	cmd := &cobra.Command{
 		Use:   "boot IMAGE",
 		Short: "Boot an image in QEMU with OVMF, on a throwaway overlay",
 		Long: "Boot an image in QEMU with OVMF firmware. Writes go to a temporary qcow2\n" +
 			"overlay, so the image stays as built. The guest's user network has no\n" +
-			"route out; --forward opens loopback ports to it. KVM is used when\n" +
-			"/dev/kvm works, multi-threaded TCG otherwise.",
+			"route out; --forward opens loopback ports to it.\n\n" +
+			"--accel auto (the default, or $" + qemu.AccelEnv + ") uses KVM only once a probe\n" +
+			"has proved it runs a guest here (a vCPU through the KVM API, then QEMU's own\n" +
+			"firmware on KVM), and multi-threaded TCG otherwise; the choice and its reason\n" +
+			"are logged. --accel kvm fails at once where KVM does not work.\n\n" +
+			"A guest whose firmware starts no kernel, or whose console goes silent before\n" +
+			"its system starts, for --stuck-after is stopped as stuck (exit 1).",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			log, err := g.logger(cmd.ErrOrStderr())
@@ -34,6 +42,17 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 				return err
 			}
 			vm.Image = args[0]
+			want, err := qemu.ParseAccel(accel)
+			if err != nil {
+				return fmt.Errorf("%w: --accel (or %s): %v", errUsage, qemu.AccelEnv, err)
+			}
+			if stuck < 0 {
+				return fmt.Errorf("%w: --stuck-after %s: want a duration, or 0 for never", errUsage, stuck)
+			}
+			vm.StuckAfter = stuck
+			if stuck == 0 {
+				vm.StuckAfter = -1 // never
+			}
 			if diskSize != "" {
 				if vm.DiskSize, err = profile.ParseSize(diskSize); err != nil {
 					return fmt.Errorf("%w: --disk-size: %v", errUsage, err)
@@ -61,7 +80,12 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 				}
 				vm.Networks = []qemu.Network{{Mode: "socket", LocalPort: uint16(lp), RemotePort: uint16(rp), MAC: mac}}
 			}
-			return qemu.Run(cmd.Context(), &command.Runner{Log: log}, log, vm, cmd.OutOrStdout())
+			run := &command.Runner{Log: log}
+			chooser := &qemu.Chooser{Want: want, Probe: qemu.ProbeKVM(run), Log: log}
+			if vm.Accel, err = chooser.Choose(cmd.Context()); err != nil {
+				return err
+			}
+			return qemu.Run(cmd.Context(), run, log, vm, cmd.OutOrStdout())
 		},
 	}
 	f := cmd.Flags()
@@ -74,5 +98,7 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	f.BoolVar(&noNetwork, "no-network", false, "give the guest no network device at all")
 	f.StringVar(&link, "link", "", "instead of the user network, a private Ethernet link to another VM over the loopback UDP ports LOCAL:REMOTE")
 	f.StringVar(&mac, "mac", "", "the MAC address of the --link NIC")
+	f.StringVar(&accel, "accel", accel, "accelerator: auto (KVM once proved to work, else TCG), kvm or tcg; default $"+qemu.AccelEnv+", else auto")
+	f.DurationVar(&stuck, "stuck-after", stuck, "stop a guest whose firmware starts no kernel, or whose console is silent before its system starts, for this long (0: never)")
 	return cmd
 }

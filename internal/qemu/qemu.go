@@ -3,7 +3,6 @@
 package qemu
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +27,9 @@ var (
 		"/usr/share/OVMF/OVMF_CODE.fd":    "/usr/share/OVMF/OVMF_VARS.fd",
 	}
 )
+
+// machine is QEMU's machine type, for boots and for the KVM probe.
+const machine = "q35,smm=off"
 
 // IgnitionFwCfg is the fw_cfg name Ignition-aware guests read.
 const IgnitionFwCfg = "opt/com.coreos/config"
@@ -87,19 +89,17 @@ type VM struct {
 	DiskSize  int64 // grow the overlay to this many bytes, if larger
 	SerialLog string
 	Networks  []Network
+	// Accel is the accelerator, as a Chooser chose it.
+	Accel Choice
+	// StuckAfter bounds how long the guest may make no progress on its
+	// console before it is stopped as stuck (DefaultStuckAfter when
+	// zero, never when negative): the firmware must start a kernel
+	// within it, and the console may not be silent for as long until the
+	// guest's system runs.
+	StuckAfter time.Duration
 	// WorkDir holds the overlay and the firmware variables; it is made
 	// and removed by Run when empty.
 	WorkDir string
-}
-
-// Accel is the accelerator QEMU is given: KVM when /dev/kvm can be
-// opened, else multi-threaded TCG.
-func Accel() []string {
-	if f, err := os.OpenFile("/dev/kvm", os.O_RDWR, 0); err == nil {
-		f.Close()
-		return []string{"-accel", "kvm", "-cpu", "host"}
-	}
-	return []string{"-accel", "tcg,thread=multi", "-cpu", "max"}
 }
 
 // Run boots vm and waits until QEMU exits (the guest powers off) or ctx
@@ -117,18 +117,24 @@ func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out 
 	if err != nil {
 		return err
 	}
-	log.Info("booting", "image", vm.Image, "accel", Accel()[1], "memory_mib", vm.MemoryMiB, "cpus", vm.CPUs)
+	log.Info("booting", "image", vm.Image, "accel", string(vm.Accel.Accel), "memory_mib", vm.MemoryMiB, "cpus", vm.CPUs)
+	stuckAfter := vm.StuckAfter
+	if stuckAfter == 0 {
+		stuckAfter = DefaultStuckAfter
+	}
+	watch := newConsole(vm.Accel.Accel, stuckAfter, time.Now())
+	if vm.SerialLog == "" {
+		out = io.MultiWriter(out, watch) // the console is QEMU's output
+	}
 	qctx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
 	cmd, err := run.Start(qctx, command.Cmd{Name: "qemu-system-x86_64", Args: args}, out)
 	if err != nil {
 		return err
 	}
-	if vm.SerialLog != "" {
-		go watchPanic(qctx, stop, vm.SerialLog)
-	}
+	go watch.follow(qctx, stop, vm.SerialLog)
 	if err := cmd.Wait(); err != nil {
-		if cause := context.Cause(qctx); errors.Is(cause, ErrGuestPanic) {
+		if cause := context.Cause(qctx); errors.Is(cause, ErrGuestPanic) || errors.Is(cause, ErrGuestStuck) {
 			return cause
 		}
 		if ctx.Err() != nil {
@@ -137,52 +143,6 @@ func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out 
 		return fmt.Errorf("qemu: %w", err)
 	}
 	return nil
-}
-
-// ErrGuestPanic is returned when the guest kernel panicked: a panicked
-// kernel never powers off, so QEMU is stopped rather than left to wait
-// for a deadline.
-var ErrGuestPanic = errors.New("the guest kernel panicked")
-
-// panicLine is what a Linux kernel prints when it panics.
-const panicLine = "Kernel panic - not syncing"
-
-// watchPanic reads the serial log as it grows and stops QEMU with
-// ErrGuestPanic, and the kernel's own line, once the kernel panics.
-func watchPanic(ctx context.Context, stop context.CancelCauseFunc, serialLog string) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
-	var offset int64
-	var carry []byte // an unfinished line, kept for the next read
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		f, err := os.Open(serialLog)
-		if err != nil {
-			continue // QEMU has not made it yet
-		}
-		data, err := io.ReadAll(io.NewSectionReader(f, offset, 1<<40))
-		f.Close()
-		if err != nil || len(data) == 0 {
-			continue
-		}
-		offset += int64(len(data))
-		data = append(carry, data...)
-		end := bytes.LastIndexByte(data, '\n') + 1
-		carry = append([]byte(nil), data[end:]...)
-		for _, l := range bytes.Split(data[:end], []byte("\n")) {
-			if i := bytes.Index(l, []byte(panicLine)); i >= 0 {
-				msg := strings.TrimSpace(string(l[i:]))
-				// Give the kernel a moment to print the rest of its report.
-				time.Sleep(2 * time.Second)
-				stop(fmt.Errorf("%w (serial log %s): %s", ErrGuestPanic, serialLog, msg))
-				return
-			}
-		}
-	}
 }
 
 // prepare makes the overlay and firmware variables and returns QEMU's
@@ -194,6 +154,9 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 	}
 	if _, err := os.Stat(image); err != nil {
 		return nil, fmt.Errorf("image: %w", err)
+	}
+	if vm.Accel.Accel != AccelKVM && vm.Accel.Accel != AccelTCG {
+		return nil, fmt.Errorf("no accelerator chosen (%q): a Chooser makes the choice", vm.Accel.Accel)
 	}
 	code, vars, err := firmware()
 	if err != nil {
@@ -230,14 +193,14 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none",
-		"-machine", "q35,smm=off",
+		"-machine", machine,
 		"-m", strconv.Itoa(vm.MemoryMiB), "-smp", strconv.Itoa(vm.CPUs),
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + varsCopy,
 		"-drive", "if=virtio,format=qcow2,cache=unsafe,file=" + overlay,
 		"-device", "virtio-rng-pci",
 	}
-	args = append(args, Accel()...)
+	args = append(args, vm.Accel.args()...)
 	if vm.SerialLog != "" {
 		args = append(args, "-serial", "file:"+vm.SerialLog)
 	} else {
