@@ -80,6 +80,9 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 				}
 				vm.Networks = []qemu.Network{{Mode: "socket", LocalPort: uint16(lp), RemotePort: uint16(rp), MAC: mac}}
 			}
+			if _, err := os.Stat(vm.Image); err != nil {
+				return fmt.Errorf("%w: %v", errUsage, err) // before any probe
+			}
 			run := &command.Runner{Log: log}
 			chooser := &qemu.Chooser{Want: want, Probe: qemu.ProbeKVM(run), Log: log}
 			if vm.Accel, err = chooser.Choose(cmd.Context()); err != nil {

@@ -96,6 +96,37 @@ func TestBootRejectsNonLoopbackForwards(t *testing.T) {
 	}
 }
 
+// TestBootRejectsABadAccelerator: a misspelt --accel or NODEBAKE_ACCEL,
+// or a negative --stuck-after, is bad input before anything is probed.
+func TestBootRejectsABadAccelerator(t *testing.T) {
+	image := filepath.Join(t.TempDir(), "x.raw")
+	if err := os.WriteFile(image, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out := execute(t, "boot", "missing.raw")
+	if code != exitBadInput || !strings.Contains(out, "missing.raw: no such file") || strings.Contains(out, "accelerator") {
+		t.Errorf("a missing image: exit %d: %s", code, out)
+	}
+	code, out = execute(t, "boot", image, "--accel", "kmv")
+	if code != exitBadInput || !strings.Contains(out, `--accel (or NODEBAKE_ACCEL): accelerator "kmv": want auto, kvm or tcg`) {
+		t.Errorf("--accel kmv: exit %d: %s", code, out)
+	}
+	code, out = execute(t, "boot", image, "--stuck-after", "-1m")
+	if code != exitBadInput || !strings.Contains(out, "--stuck-after -1m0s") {
+		t.Errorf("--stuck-after -1m: exit %d: %s", code, out)
+	}
+	t.Setenv("NODEBAKE_ACCEL", "hvf")
+	code, out = execute(t, "boot", image)
+	if code != exitBadInput || !strings.Contains(out, `accelerator "hvf"`) {
+		t.Errorf("NODEBAKE_ACCEL=hvf: exit %d: %s", code, out)
+	}
+	// The flag wins over the environment: the next flag is the one refused.
+	code, out = execute(t, "boot", image, "--accel", "tcg", "--link", "x")
+	if code != exitBadInput || !strings.Contains(out, `--link "x"`) || strings.Contains(out, "hvf") {
+		t.Errorf("--accel tcg over NODEBAKE_ACCEL=hvf: exit %d: %s", code, out)
+	}
+}
+
 // TestLockedBuildNeedsALock fails before any work when --locked finds no
 // lock beside the profile, and a drift maps to its own exit code.
 func TestLockedBuildNeedsALock(t *testing.T) {
