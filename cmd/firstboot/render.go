@@ -9,9 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nodebake/nodebake/internal/defaults"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
-	"github.com/nodebake/nodebake/internal/profile"
 )
 
 func newRenderCmd() *cobra.Command {
@@ -105,7 +105,7 @@ func newRenderCmd() *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&role, "role", "", "init, join or control-plane")
 	f.StringVar(&spec, "spec", "3.3.0", "the Ignition spec to write: 3.3.0 or 3.4.0")
-	f.StringVar(&o.KubernetesVersion, "kubernetes-version", profile.DefaultKubernetesVersion, "the image's Kubernetes version (init)")
+	f.StringVar(&o.KubernetesVersion, "kubernetes-version", defaults.KubernetesVersion, "the image's Kubernetes version (init)")
 	f.StringVar(&o.Endpoint, "endpoint", "", "the API server, HOST:PORT (join; for init, the control-plane endpoint)")
 	f.StringVar(&o.Token, "token", "", "bootstrap token, abcdef.0123456789abcdef")
 	f.StringSliceVar(&o.CACertHashes, "ca-cert-hash", nil, "the cluster CA's sha256:HASH (join)")
@@ -114,7 +114,7 @@ func newRenderCmd() *cobra.Command {
 	f.StringVar(&o.CertificateKey, "certificate-key", "", "64 hex digits: init uploads the certificates with it, a control-plane join downloads them")
 	f.StringVar(&o.NodeName, "node-name", "", "the node's name and hostname (default: the metadata service's, else node-MAC)")
 	f.StringVar(&o.AdvertiseAddress, "advertise-address", "", "the API server address this control-plane node advertises")
-	f.StringVar(&o.PodCIDR, "pod-cidr", profile.DefaultPodCIDR, "the pod network; must be the image's pod network CIDR")
+	f.StringVar(&o.PodCIDR, "pod-cidr", defaults.PodCIDR, "the pod network; must be the image's pod network CIDR")
 	f.StringVar(&o.ServiceCIDR, "service-cidr", "", "the service network (kubeadm's default if empty)")
 	f.BoolVar(&o.SingleNode, "single-node", false, "leave the control-plane taint off, so pods run on a one-node cluster")
 	f.DurationVar(&o.LeaderElectionLease, "leader-election-lease", time.Minute, "init: the controller manager's and scheduler's leader lease, renewed within 2/3 of it (0: Kubernetes' 15s); long enough for a slow control plane")

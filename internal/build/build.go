@@ -223,7 +223,10 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 				EnabledUnits: rootfs.EnabledUnits(tree.Root), Packages: tree.Packages, Files: tree.Added,
 			}
 			if p.Spec.Kit != nil {
-				m.Kit = &manifest.Kit{KubernetesVersion: p.Spec.Kit.KubernetesVersion, Components: artifacts, Images: baked}
+				m.Kit = &manifest.Kit{KubernetesVersion: p.Spec.Kit.KubernetesVersion, Images: baked}
+				for _, a := range artifacts {
+					m.Kit.Components = append(m.Kit.Components, a.Record())
+				}
 			}
 			data := m.Marshal()
 			dest := filepath.Join(tree.Root, manifest.Path)

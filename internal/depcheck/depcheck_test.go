@@ -6,6 +6,7 @@ import (
 	"go/parser"
 	"go/token"
 	"io/fs"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -51,6 +52,52 @@ func TestImportFences(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// onNode are the commands that run on every node, and the packages that
+// none of them may link, directly or through another package: the
+// builder's, and the registry client it fetches images with.
+var onNode = map[string][]string{
+	"./cmd/firstboot": {
+		"github.com/nodebake/nodebake/internal/aptsource",
+		"github.com/nodebake/nodebake/internal/bootloader",
+		"github.com/nodebake/nodebake/internal/build",
+		"github.com/nodebake/nodebake/internal/cache",
+		"github.com/nodebake/nodebake/internal/images",
+		"github.com/nodebake/nodebake/internal/inspect",
+		"github.com/nodebake/nodebake/internal/kit",
+		"github.com/nodebake/nodebake/internal/lock",
+		"github.com/nodebake/nodebake/internal/profile",
+		"github.com/nodebake/nodebake/internal/qemu",
+		"github.com/nodebake/nodebake/internal/rootfs",
+		"github.com/google/go-containerregistry",
+		"github.com/spf13/cobra/doc",
+	},
+}
+
+// TestOnNodeBinariesLinkNoBuilder follows each on-node command's imports
+// all the way down, as `go list -deps` does, the way go-containerregistry
+// fences what crane links.
+func TestOnNodeBinariesLinkNoBuilder(t *testing.T) {
+	for cmd, banned := range onNode {
+		list := exec.Command("go", "list", "-deps", cmd)
+		list.Dir = filepath.Join("..", "..")
+		out, err := list.Output()
+		if err != nil {
+			t.Fatalf("go list -deps %s: %v", cmd, err)
+		}
+		deps := strings.Fields(string(out))
+		if !contains(deps, "github.com/nodebake/nodebake/internal/agent") {
+			t.Fatalf("go list -deps %s lists no agent; did it list anything?\n%s", cmd, out)
+		}
+		for _, dep := range deps {
+			for _, b := range banned {
+				if dep == b || strings.HasPrefix(dep, b+"/") {
+					t.Errorf("%s links %s", cmd, dep)
+				}
+			}
+		}
 	}
 }
 

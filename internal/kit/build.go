@@ -16,6 +16,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -272,6 +273,14 @@ func (b *Builder) artifact(name, version, source string, r recipe, bin binary, p
 		Component: name, Name: bin.name, Version: version, Source: source,
 		Dest: r.dir + "/" + bin.name, SHA256: sum, Size: fi.Size(), Path: path,
 	}, nil
+}
+
+// Record is the artifact as the image's manifest lists it.
+func (a Artifact) Record() manifest.Component {
+	return manifest.Component{
+		Component: a.Component, Name: a.Name, Version: a.Version, Source: a.Source,
+		Dest: a.Dest, SHA256: a.SHA256, Size: a.Size,
+	}
 }
 
 // goMod is the module that builds a component: it requires the

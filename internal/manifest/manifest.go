@@ -1,6 +1,9 @@
 // Package manifest describes a built image: what it was built from, how
 // its disk is laid out, and every package and file in it. The same JSON
 // is written next to the image and inside it at Path.
+//
+// It holds plain data, as package lock does: the on-node agent reads it,
+// and must not link the builder that writes it.
 package manifest
 
 import (
@@ -8,8 +11,6 @@ import (
 	"fmt"
 
 	"github.com/nodebake/nodebake/internal/diskimage"
-	"github.com/nodebake/nodebake/internal/kit"
-	"github.com/nodebake/nodebake/internal/rootfs"
 )
 
 // Path is where the manifest is inside the image.
@@ -20,27 +21,54 @@ const SchemaVersion = "nodebake.dev/manifest/v1alpha1"
 
 // Manifest is the record of one image.
 type Manifest struct {
-	SchemaVersion   string             `json:"schemaVersion"`
-	Name            string             `json:"name"`
-	ProfileDigest   string             `json:"profileDigest"`
-	Suite           string             `json:"suite"`
-	BaseKey         string             `json:"baseKey"`
-	SourceDateEpoch int64              `json:"sourceDateEpoch"`
-	KernelVersion   string             `json:"kernelVersion"`
-	Cmdline         string             `json:"cmdline"`
-	Disk            diskimage.Layout   `json:"disk"`
-	Sysctls         map[string]string  `json:"sysctls"`
-	Modules         []string           `json:"modules"`
-	EnabledUnits    []string           `json:"enabledUnits"`
-	Kit             *Kit               `json:"kit,omitempty"`
-	Packages        []rootfs.Package   `json:"packages"`
-	Files           []rootfs.AddedFile `json:"files"`
+	SchemaVersion   string            `json:"schemaVersion"`
+	Name            string            `json:"name"`
+	ProfileDigest   string            `json:"profileDigest"`
+	Suite           string            `json:"suite"`
+	BaseKey         string            `json:"baseKey"`
+	SourceDateEpoch int64             `json:"sourceDateEpoch"`
+	KernelVersion   string            `json:"kernelVersion"`
+	Cmdline         string            `json:"cmdline"`
+	Disk            diskimage.Layout  `json:"disk"`
+	Sysctls         map[string]string `json:"sysctls"`
+	Modules         []string          `json:"modules"`
+	EnabledUnits    []string          `json:"enabledUnits"`
+	Kit             *Kit              `json:"kit,omitempty"`
+	Packages        []Package         `json:"packages"`
+	Files           []File            `json:"files"`
+}
+
+// Package is one installed Debian package.
+type Package struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+	Arch    string `json:"arch"`
+}
+
+// File is one file the builder added to the root, beyond the packages.
+type File struct {
+	Path   string `json:"path"`
+	Source string `json:"source"`
+	SHA256 string `json:"sha256,omitempty"`
+	Mode   string `json:"mode"`
+	Link   string `json:"link,omitempty"`
+}
+
+// Component is one program of the kit.
+type Component struct {
+	Component string `json:"component"`
+	Name      string `json:"name"`
+	Version   string `json:"version"`
+	Source    string `json:"source"` // such as go:k8s.io/kubernetes@v1.37.2
+	Dest      string `json:"dest"`   // path in the image
+	SHA256    string `json:"sha256"`
+	Size      int64  `json:"size"`
 }
 
 // Kit is the Kubernetes kit in the image.
 type Kit struct {
-	KubernetesVersion string         `json:"kubernetesVersion"`
-	Components        []kit.Artifact `json:"components"`
+	KubernetesVersion string      `json:"kubernetesVersion"`
+	Components        []Component `json:"components"`
 	// Images are the baked images: what kubeadm needs for
 	// KubernetesVersion, and the pod network's.
 	Images []Image `json:"images"`

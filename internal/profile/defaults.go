@@ -1,6 +1,10 @@
 package profile
 
-import "slices"
+import (
+	"slices"
+
+	"github.com/nodebake/nodebake/internal/defaults"
+)
 
 // Default values. They are filled in by SetDefaults and nowhere else.
 const (
@@ -11,10 +15,10 @@ const (
 	DefaultOutputDir       = "out"
 	DefaultSourceDateEpoch = int64(1735689600) // 2025-01-01T00:00:00Z
 
-	DefaultKubernetesVersion = "v1.37.2"
+	DefaultKubernetesVersion = defaults.KubernetesVersion
 	DefaultNetwork           = NetworkFlannel
 	DefaultFlannelVersion    = "v0.28.10"
-	DefaultPodCIDR           = "10.244.0.0/16"
+	DefaultPodCIDR           = defaults.PodCIDR
 )
 
 // defaultComponentVersions are the pinned versions of the kit's
@@ -29,7 +33,7 @@ var defaultComponentVersions = map[string]string{
 	ComponentFlannelCNI: "v0.9.1",
 }
 
-// DefaultCmdline puts the console on both the screen and the first serial
+// defaultCmdline puts the console on both the screen and the first serial
 // port; the serial port is last, so it is /dev/console.
 var defaultCmdline = []string{"console=tty0", "console=ttyS0,115200"}
 

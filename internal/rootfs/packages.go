@@ -6,14 +6,12 @@ import (
 	"os"
 	"sort"
 	"strings"
+
+	"github.com/nodebake/nodebake/internal/manifest"
 )
 
-// Package is one installed Debian package.
-type Package struct {
-	Name    string `json:"name"`
-	Version string `json:"version"`
-	Arch    string `json:"arch"`
-}
+// Package is one installed Debian package, as the manifest records it.
+type Package = manifest.Package
 
 // ReadPackages lists the installed packages in a dpkg status file, sorted
 // by name.

@@ -12,16 +12,13 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebake/nodebake/internal/manifest"
 )
 
-// AddedFile is one file the builder put into the image.
-type AddedFile struct {
-	Path   string `json:"path"`
-	Source string `json:"source"`
-	SHA256 string `json:"sha256,omitempty"`
-	Mode   string `json:"mode"`
-	Link   string `json:"link,omitempty"`
-}
+// AddedFile is one file the builder put into the image, as the manifest
+// records it.
+type AddedFile = manifest.File
 
 // Tree is a root filesystem being assembled in a folder. It records every
 // file it adds.
