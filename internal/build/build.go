@@ -34,8 +34,9 @@ type Request struct {
 	// Lock pins url and file sources and fetched images (the profile's
 	// lock, when there is one).
 	Lock *lock.Lock
-	// Locked fails the build, before anything is written, when any
-	// input differs from Lock.
+	// Locked fails the build when any input differs from Lock: at the
+	// lock step, once every input is resolved and before the disk is
+	// written, so no output is published.
 	Locked bool
 	// LockOnly resolves every input and stops: nothing is written, and
 	// Result.Lock holds what was resolved (`imagebuild lock`).

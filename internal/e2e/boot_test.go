@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -12,36 +10,20 @@ import (
 	"time"
 )
 
-// probeLines parses the "NBPROBE boot=N key=value ..." lines of a serial
-// log into one map per boot.
-func probeLines(t *testing.T, log string) map[int]map[string]string {
-	t.Helper()
-	f, err := os.Open(log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
+// probeLines are the "NBPROBE boot=N key=value ..." lines of a serial
+// log, one map per boot.
+func probeLines(log string) map[int]map[string]string {
 	boots := map[int]map[string]string{}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		i := strings.Index(line, "NBPROBE ")
-		if i < 0 {
+	for key, v := range lines(log, "NBPROBE") {
+		scope, k, ok := strings.Cut(key, ".")
+		n, err := strconv.Atoi(strings.TrimPrefix(scope, "boot="))
+		if !ok || err != nil || !strings.HasPrefix(scope, "boot=") {
 			continue
 		}
-		fields := strings.Fields(strings.TrimRight(line[i+len("NBPROBE "):], "\r"))
-		if len(fields) == 0 || !strings.HasPrefix(fields[0], "boot=") {
-			continue
-		}
-		n, _ := strconv.Atoi(strings.TrimPrefix(fields[0], "boot="))
 		if boots[n] == nil {
 			boots[n] = map[string]string{}
 		}
-		for _, kv := range fields[1:] {
-			k, v, _ := strings.Cut(kv, "=")
-			boots[n][k] = v
-		}
+		boots[n][k] = v
 	}
 	return boots
 }
@@ -87,7 +69,7 @@ func bootAndProbe(t *testing.T, image string) map[int]map[string]string {
 	for _, l := range logLines(serial, "NBPROBE-LOG") {
 		t.Log(l)
 	}
-	boots := probeLines(t, serial)
+	boots := probeLines(serial)
 	for n := 1; n <= 2; n++ {
 		t.Logf("boot %d: importing the baked images took %s ms", n, boots[n]["images_import_ms"])
 	}

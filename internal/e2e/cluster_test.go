@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -18,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -116,36 +116,6 @@ func freeUDPPorts(t *testing.T, n int) []int {
 	return ports
 }
 
-// lines collects "PREFIX key=value ..." lines of a serial log.
-func lines(path, prefix string) map[string]string {
-	out := map[string]string{}
-	f, err := os.Open(path)
-	if err != nil {
-		return out
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		i := strings.Index(l, prefix+" ")
-		if i < 0 {
-			continue
-		}
-		fields := strings.Fields(strings.TrimRight(l[i+len(prefix)+1:], "\r"))
-		scope := ""
-		if len(fields) > 0 && strings.HasPrefix(fields[0], "boot=") {
-			scope = fields[0] + "."
-			fields = fields[1:]
-		}
-		for _, kv := range fields {
-			k, v, _ := strings.Cut(kv, "=")
-			out[scope+k] = v
-		}
-	}
-	return out
-}
-
 // TestTwoNodeCluster boots the image twice on a private link with no way
 // out: one node initialises the cluster, the other joins it, both from
 // configs that firstboot render wrote and fw_cfg delivered. A pod from a
@@ -172,8 +142,11 @@ func TestTwoNodeCluster(t *testing.T) {
 	ports := freeUDPPorts(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	var wg sync.WaitGroup
-	errs := make([]error, len(nodes))
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex // guards errs, which the VMs' goroutines write
+		errs = make([]error, len(nodes))
+	)
 	for i, n := range nodes {
 		netFile := filepath.Join(dir, n.name+".network")
 		os.WriteFile(netFile, []byte(networkFile(*n)), 0o644)
@@ -228,7 +201,9 @@ func TestTwoNodeCluster(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			if out, err := nodes[i].boot.CombinedOutput(); err != nil && ctx.Err() == nil {
+				mu.Lock()
 				errs[i] = fmt.Errorf("%v: %s", err, out)
+				mu.Unlock()
 			}
 		}()
 	}
@@ -249,10 +224,11 @@ func TestTwoNodeCluster(t *testing.T) {
 			t.Fatalf("the cluster did not finish in time\n%s", report(nodes))
 		case <-time.After(10 * time.Second):
 		}
-		for i, err := range errs {
-			if err != nil {
-				t.Fatalf("%s: %v\n%s", nodes[i].name, err, report(nodes))
-			}
+		mu.Lock()
+		failed := slices.IndexFunc(errs, func(err error) bool { return err != nil })
+		mu.Unlock()
+		if failed >= 0 {
+			t.Fatalf("%s: %v\n%s", nodes[failed].name, errs[failed], report(nodes))
 		}
 	}
 	// Let the worker's second boot report, then stop both VMs.

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
@@ -171,6 +172,36 @@ func logLines(path, prefix string) []string {
 	for _, l := range strings.Split(readFile(path), "\n") {
 		if i := strings.Index(l, prefix+" "); i >= 0 {
 			out = append(out, strings.TrimRight(l[i+len(prefix)+1:], "\r"))
+		}
+	}
+	return out
+}
+
+// lines collects "PREFIX key=value ..." lines of a serial log.
+func lines(path, prefix string) map[string]string {
+	out := map[string]string{}
+	f, err := os.Open(path)
+	if err != nil {
+		return out
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		i := strings.Index(l, prefix+" ")
+		if i < 0 {
+			continue
+		}
+		fields := strings.Fields(strings.TrimRight(l[i+len(prefix)+1:], "\r"))
+		scope := ""
+		if len(fields) > 0 && strings.HasPrefix(fields[0], "boot=") {
+			scope = fields[0] + "."
+			fields = fields[1:]
+		}
+		for _, kv := range fields {
+			k, v, _ := strings.Cut(kv, "=")
+			out[scope+k] = v
 		}
 	}
 	return out
