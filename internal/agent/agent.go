@@ -13,13 +13,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/nodebake/nodebake/internal/configsource"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/rootpath"
 )
 
 // SuccessMarker is the file Cluster API tooling waits for.
@@ -80,7 +80,7 @@ func (a *Agent) now() time.Time {
 }
 
 func (a *Agent) path(p string) string {
-	return filepath.Join(a.Root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	return rootpath.Join(a.Root, p)
 }
 
 func (a *Agent) save() error { return a.st.write(a.Root) }

@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/manifest"
 )
 
 // APIServerEndpoint is the ConfigMap a pod network's DaemonSet reads
@@ -107,7 +108,7 @@ func kubeconfigServer(kubeconfig []byte) (string, error) {
 // networkManifest writes the manifest podNetwork applies and returns
 // its path on the node.
 func (a *Agent) networkManifest(admin []byte) (string, error) {
-	baked, err := os.ReadFile(a.path(NetworkManifest))
+	baked, err := os.ReadFile(a.path(manifest.NetworkPath))
 	if err != nil {
 		return "", err
 	}
@@ -115,13 +116,13 @@ func (a *Agent) networkManifest(admin []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("/etc/kubernetes/admin.conf: %w", err)
 	}
-	manifest, err := withAPIServerEndpoint(baked, server)
+	applied, err := withAPIServerEndpoint(baked, server)
 	if err != nil {
-		return "", fmt.Errorf("%s: %w", NetworkManifest, err)
+		return "", fmt.Errorf("%s: %w", manifest.NetworkPath, err)
 	}
 	p := a.path(appliedNetworkManifest)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", err
 	}
-	return appliedNetworkManifest, atomicfile.Write(p, manifest, 0o644)
+	return appliedNetworkManifest, atomicfile.Write(p, applied, 0o644)
 }

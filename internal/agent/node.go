@@ -12,6 +12,7 @@ import (
 	"github.com/nodebake/nodebake/internal/atomicfile"
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/retry"
 )
 
 // Node is the running system the agent acts on: kubeadm, the container
@@ -150,16 +151,9 @@ func (n *LiveNode) Reset(ctx context.Context) error { return n.Kubeadm.Reset(ctx
 // ApplyManifest applies a manifest with kubectl, retrying while the API
 // server settles.
 func (n *LiveNode) ApplyManifest(ctx context.Context, kubeconfig, path string) error {
-	var err error
-	for attempt := 0; attempt < 30; attempt++ {
-		if _, err = n.Run.Run(ctx, command.Cmd{Name: "kubectl", Args: []string{"--kubeconfig", kubeconfig, "apply", "-f", path}}); err == nil {
-			return nil
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(5 * time.Second):
-		}
-	}
-	return err
+	every := 5 * time.Second
+	return retry.Do(ctx, retry.Policy{Deadline: 30 * every, First: every, Max: every}, func(ctx context.Context) error {
+		_, err := n.Run.Run(ctx, command.Cmd{Name: "kubectl", Args: []string{"--kubeconfig", kubeconfig, "apply", "-f", path}})
+		return err
+	})
 }

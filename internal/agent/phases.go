@@ -13,6 +13,7 @@ import (
 	"github.com/nodebake/nodebake/internal/configsource"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/manifest"
 )
 
 // Error classes of the agent's own failures.
@@ -325,19 +326,16 @@ func (a *Agent) podNetwork(ctx context.Context) error {
 	if err := atomicfile.Write(kube, admin, 0o600); err != nil {
 		return err
 	}
-	if !a.exists(NetworkManifest) {
+	if !a.exists(manifest.NetworkPath) {
 		a.Log.Info("the image has no pod network manifest")
 		return nil
 	}
-	manifest, err := a.networkManifest(admin)
+	network, err := a.networkManifest(admin)
 	if err != nil {
 		return err
 	}
-	return a.Node.ApplyManifest(ctx, "/etc/kubernetes/admin.conf", manifest)
+	return a.Node.ApplyManifest(ctx, "/etc/kubernetes/admin.conf", network)
 }
-
-// NetworkManifest is the pod network the image bakes.
-const NetworkManifest = "/usr/share/nodebake/network.yaml"
 
 // record leaves the marker Cluster API tooling waits for.
 func (a *Agent) record(context.Context) error {

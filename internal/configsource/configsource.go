@@ -10,9 +10,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/nodebake/nodebake/internal/rootpath"
 )
 
 // ErrNone means a source is absent or holds no config; the next is tried.
@@ -37,7 +38,7 @@ type Env struct {
 }
 
 func (e *Env) path(p string) string {
-	return filepath.Join(e.Root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	return rootpath.Join(e.Root, p)
 }
 
 func (e *Env) client() *http.Client {

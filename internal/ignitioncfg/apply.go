@@ -18,6 +18,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/atomicfile"
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/rootpath"
 )
 
 // Target is where a config is applied, and the record that makes applying
@@ -44,7 +45,7 @@ type Result struct {
 }
 
 func (t *Target) host(p string) string {
-	return filepath.Join(t.Root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	return rootpath.Join(t.Root, p)
 }
 
 func (t *Target) record(op, sum string) error {

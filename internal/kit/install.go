@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/images"
+	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -36,10 +37,6 @@ type Config struct {
 	// NetworkManifest is the pod network's rendered manifest, if any.
 	NetworkManifest []byte
 }
-
-// NetworkManifestPath is where the pod network's manifest is in the
-// image; firstboot applies it after kubeadm init.
-const NetworkManifestPath = "/usr/share/nodebake/network.yaml"
 
 // ImagesDir is where the baked image archives are in the image;
 // nodebake-images.service imports them into containerd at boot.
@@ -87,7 +84,7 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 		}
 	}
 	if cfg.NetworkManifest != nil {
-		if err := t.WriteFile(NetworkManifestPath, cfg.NetworkManifest, 0o644, "kit:network"); err != nil {
+		if err := t.WriteFile(manifest.NetworkPath, cfg.NetworkManifest, 0o644, "kit:network"); err != nil {
 			return err
 		}
 	}

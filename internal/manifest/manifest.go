@@ -16,6 +16,10 @@ import (
 // Path is where the manifest is inside the image.
 const Path = "/usr/share/nodebake/manifest.json"
 
+// NetworkPath is where the pod network's manifest is in the image: the
+// kit writes it, and the agent applies it on a control plane's init.
+const NetworkPath = "/usr/share/nodebake/network.yaml"
+
 // SchemaVersion identifies the manifest format.
 const SchemaVersion = "nodebake.dev/manifest/v1alpha1"
 

@@ -8,12 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strings"
 	"time"
 
 	"golang.org/x/sys/unix"
 
 	"github.com/nodebake/nodebake/internal/manifest"
+	"github.com/nodebake/nodebake/internal/rootpath"
 )
 
 // AddedFile is one file the builder put into the image, as the manifest
@@ -34,7 +34,7 @@ func NewTree(root string) *Tree {
 
 // Path is the host path of an absolute path inside the image.
 func (t *Tree) Path(p string) string {
-	return filepath.Join(t.Root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	return rootpath.Join(t.Root, p)
 }
 
 // WriteFile writes data at p inside the image, owned by root, recording
