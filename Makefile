@@ -23,9 +23,11 @@ image: deps build
 # Every test: the unit tests, then the end-to-end tests that build the
 # test images and boot them under QEMU, the two-node cluster among them
 # (about 70 minutes cold, 40 warm, on 2 cores; the cluster alone about 25).
-# The timeout is a backstop above that, under CI's 90 minutes.
+# The timeout is a backstop above that, under CI's 90 minutes. The race
+# detector watches every test, the unit tests and the end-to-end
+# harness's goroutines (the programs they start are built without it).
 test: deps vet
-	$(GO) test -count=1 -timeout 85m ./...
+	$(GO) test -race -count=1 -timeout 85m ./...
 
 unit: vet
 	$(GO) test -count=1 -short ./...

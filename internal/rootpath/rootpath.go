@@ -4,12 +4,14 @@
 package rootpath
 
 import (
+	"path"
 	"path/filepath"
-	"strings"
 )
 
 // Join is the host path of p, an absolute path inside root ("/" on a
-// live node). The path is cleaned, so ".." cannot climb out of root.
+// live node). The path is cleaned first, so ".." cannot climb out of
+// root (lexically: a symbolic link inside root is not followed here).
 func Join(root, p string) string {
-	return filepath.Join(root, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+	// Cleaned as an absolute path first: "/../x" is "/x", inside root.
+	return filepath.Join(root, filepath.FromSlash(path.Clean("/"+p)))
 }
