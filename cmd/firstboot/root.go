@@ -7,6 +7,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/nodecheck"
 )
 
 // Exit codes, documented in the README.
@@ -42,7 +44,8 @@ func exitCode(err error) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errUsage), errors.Is(err, errInvalid), errors.As(err, &inv),
-		errors.Is(err, ignitioncfg.ErrSpec2), errors.Is(err, ignitioncfg.ErrVersion):
+		errors.Is(err, ignitioncfg.ErrSpec2), errors.Is(err, ignitioncfg.ErrVersion),
+		errors.Is(err, nodecheck.ErrNoKubeadm), errors.Is(err, kubeadm.ErrInvalidConfig):
 		return exitBadInput
 	default:
 		return exitFailed

@@ -3,9 +3,12 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/nodecheck"
 )
 
@@ -25,14 +28,30 @@ func newValidateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			rep, err := nodecheck.Check(cmd.Context(), raw, image)
-			for _, p := range rep.Problems {
+			in := nodecheck.Input{Config: raw, Fetch: &ignitioncfg.Fetcher{Deadline: 10 * time.Second}}
+			var img *nodecheck.Image
+			if image != "" {
+				if img, err = nodecheck.OpenImage(image); err != nil {
+					return fmt.Errorf("%s: %w", args[0], err)
+				}
+				defer img.Close()
+				in.Target, in.Scratch = img, img.Scratch()
+			}
+			res, err := nodecheck.Check(cmd.Context(), in)
+			for _, p := range res.Problems {
 				fmt.Fprintf(cmd.OutOrStdout(), "%s: %s\n", args[0], p)
 			}
 			if err != nil {
+				if res.Kubeadm != nil {
+					err = kubeadm.RedactError(err, res.Kubeadm.Secrets)
+				}
 				return fmt.Errorf("%s: %w", args[0], err)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: %s\n", args[0], rep.Summary)
+			summary := res.Summary
+			if img != nil {
+				summary += fmt.Sprintf("; %s's kubeadm accepts it, and the image bakes every image it needs", img.Name())
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid: %s\n", args[0], summary)
 			return nil
 		},
 	}

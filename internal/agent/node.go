@@ -12,6 +12,7 @@ import (
 	"github.com/nodebake/nodebake/internal/atomicfile"
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/nodecheck"
 	"github.com/nodebake/nodebake/internal/retry"
 )
 
@@ -19,9 +20,8 @@ import (
 // runtime, systemd. LiveNode is the real one.
 type Node interface {
 	Runner() *command.Runner
-	BakedVersion(ctx context.Context) (string, error)
-	ValidateKubeadm(ctx context.Context, path string) error
-	MissingImages(ctx context.Context, version string) ([]string, error)
+	// The node as the target of the config check.
+	nodecheck.Target
 	MACHostname() (string, error)
 	SetHostname(ctx context.Context, name string) error
 	// Activate reloads systemd, brings new network files into effect and

@@ -14,6 +14,7 @@ import (
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/manifest"
+	"github.com/nodebake/nodebake/internal/nodecheck"
 )
 
 // Error classes of the agent's own failures.
@@ -21,7 +22,7 @@ var (
 	ErrIdentity      = errors.New("the machine's identity is not its own")
 	ErrConfigChanged = errors.New("the Ignition config changed after it was partly applied")
 	ErrPartialInit   = errors.New("refusing a second kubeadm init: this node has etcd data from an earlier one")
-	ErrNoKubeadm     = errors.New("the Ignition config has no kubeadm configuration at " + kubeadm.ConfigPath)
+	ErrNoKubeadm     = nodecheck.ErrNoKubeadm
 )
 
 func errorClass(err error) string {
@@ -90,63 +91,20 @@ func (a *Agent) fetch(ctx context.Context) error {
 // in it (kubeadm config validate), its version against the image's, and
 // the images kubeadm will need.
 func (a *Agent) validate(ctx context.Context) error {
-	cfg, problems, err := ignitioncfg.Parse(a.run.found.Config)
-	for _, p := range problems {
+	res, err := nodecheck.Check(ctx, nodecheck.Input{
+		Config: a.run.found.Config, Fetch: a.Fetch, Target: a.Node, Scratch: a.path("/run/nodebake"),
+	})
+	for _, p := range res.Problems {
 		a.Log.Warn("ignition config report", "kind", p.Kind, "path", p.Path, "message", p.Message)
 	}
+	if res.Kubeadm != nil {
+		a.run.kubeCfg, a.run.secrets = res.Kubeadm, res.Kubeadm.Secrets
+		a.st.Role = string(res.Kubeadm.Role)
+	}
 	if err != nil {
 		return err
 	}
-	if problems := ignitioncfg.Check(cfg); len(problems) > 0 {
-		return &ignitioncfg.InvalidError{Problems: problems}
-	}
-	a.run.cfg = cfg
-	var kubeYAML []byte
-	for _, f := range cfg.Storage.Files {
-		if f.Path == kubeadm.ConfigPath {
-			if kubeYAML, err = a.Fetch.Fetch(ctx, f.Contents); err != nil {
-				return fmt.Errorf("%s: %w", kubeadm.ConfigPath, err)
-			}
-		}
-	}
-	if kubeYAML == nil {
-		return ErrNoKubeadm
-	}
-	kc, err := kubeadm.ParseConfig(kubeYAML)
-	if err != nil {
-		return fmt.Errorf("%w: %s: %w", kubeadm.ErrInvalidConfig, kubeadm.ConfigPath, err)
-	}
-	a.run.kubeCfg, a.run.secrets = kc, kc.Secrets
-	a.st.Role = string(kc.Role)
-	baked, err := a.Node.BakedVersion(ctx)
-	if err != nil {
-		return err
-	}
-	// An init must pin the version (unpinned, kubeadm asks the internet);
-	// a join takes the cluster's, unless its config names one.
-	if (kc.Role == kubeadm.RoleInit || kc.KubernetesVersion != "") && kc.KubernetesVersion != baked {
-		return fmt.Errorf("%w: the config says %q, the image has %s; pin kubernetesVersion: %s", kubeadm.ErrVersionMismatch, kc.KubernetesVersion, baked, baked)
-	}
-	// kubeadm validates its file where it will be: a private temporary
-	// copy, since nothing is applied yet.
-	tmp := a.path("/run/nodebake/kubeadm-validate.yaml")
-	if err := os.MkdirAll(filepath.Dir(tmp), 0o700); err != nil {
-		return err
-	}
-	if err := atomicfile.Write(tmp, kubeYAML, 0o600); err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	if err := a.Node.ValidateKubeadm(ctx, tmp); err != nil {
-		return err
-	}
-	missing, err := a.Node.MissingImages(ctx, baked)
-	if err != nil {
-		return err
-	}
-	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s", kubeadm.ErrImagesMissing, strings.Join(missing, ", "))
-	}
+	a.run.cfg = res.Config
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"text/template"
 
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/images"
 	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
@@ -136,16 +137,10 @@ func render(name string, data any) ([]byte, error) {
 // ImageList runs the built kubeadm to list the images that
 // `kubeadm init` needs for version; kubeadm answers offline when the
 // version is given.
-func ImageList(ctx context.Context, run *command.Runner, kubeadm, version string) ([]string, error) {
-	out, err := run.Run(ctx, command.Cmd{Name: kubeadm, Args: []string{"config", "images", "list", "--kubernetes-version", version}})
+func ImageList(ctx context.Context, run *command.Runner, kubeadmBin, version string) ([]string, error) {
+	images, err := (&kubeadm.Kubeadm{Run: run, Bin: kubeadmBin}).Images(ctx, version)
 	if err != nil {
 		return nil, fmt.Errorf("listing kubeadm's images: %w", err)
-	}
-	var images []string
-	for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		if l = strings.TrimSpace(l); l != "" {
-			images = append(images, l)
-		}
 	}
 	return images, nil
 }

@@ -62,7 +62,9 @@ func Class(err error) string {
 // (and anything shaped like a bootstrap token or certificate key) before
 // it reaches an error or a log.
 type Kubeadm struct {
-	Run     *command.Runner
+	Run *command.Runner
+	// Bin is the program: "kubeadm" on PATH when empty.
+	Bin     string
 	Secrets []string
 }
 
@@ -82,8 +84,30 @@ func Redact(s string, secrets []string) string {
 	return certKeyRE.ReplaceAllString(s, "${1}[redacted-key]")
 }
 
+// RedactError is err with secrets and anything shaped like a bootstrap
+// token or certificate key redacted from its text; errors.Is and As see
+// through it to err.
+func RedactError(err error, secrets []string) error {
+	if err == nil {
+		return nil
+	}
+	return &redacted{msg: Redact(err.Error(), secrets), err: err}
+}
+
+type redacted struct {
+	msg string
+	err error
+}
+
+func (r *redacted) Error() string { return r.msg }
+func (r *redacted) Unwrap() error { return r.err }
+
 func (k *Kubeadm) run(ctx context.Context, args ...string) (string, error) {
-	out, err := k.Run.Run(ctx, command.Cmd{Name: "kubeadm", Args: args})
+	bin := k.Bin
+	if bin == "" {
+		bin = "kubeadm"
+	}
+	out, err := k.Run.Run(ctx, command.Cmd{Name: bin, Args: args})
 	text := Redact(string(out), k.Secrets)
 	if err != nil {
 		msg := Redact(err.Error(), k.Secrets)

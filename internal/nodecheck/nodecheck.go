@@ -1,132 +1,141 @@
-// Package nodecheck checks a node's Ignition config offline: the config,
-// the kubeadm configuration in it, and, given the image, that the image's
-// own kubeadm accepts it and the image bakes what it needs.
+// Package nodecheck decides whether a node's Ignition config will work on
+// a target, before anything is written: the config and its report, the
+// kubeadm configuration in it, and against the target, its Kubernetes
+// version, kubeadm's own validation and every image kubeadm will need.
+//
+// The rule is written once, against Target, which has two
+// implementations: the live node the agent runs on (agent.LiveNode), and
+// an image read offline (Image, for `firstboot validate --image`).
 package nodecheck
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
-	"time"
 
-	"github.com/nodebake/nodebake/internal/command"
-	"github.com/nodebake/nodebake/internal/diskimage"
+	"github.com/nodebake/nodebake/internal/atomicfile"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
-	"github.com/nodebake/nodebake/internal/manifest"
 )
 
-// Report is what a check found: warnings from the Ignition report, and a
-// one-line summary when the config is valid.
-type Report struct {
-	Problems []ignitioncfg.Problem
-	Summary  string
+// ErrNoKubeadm is returned for a config that writes no kubeadm
+// configuration.
+var ErrNoKubeadm = errors.New("the Ignition config has no kubeadm configuration at " + kubeadm.ConfigPath)
+
+// Target is where a config is to run.
+type Target interface {
+	// BakedVersion is the Kubernetes version the target's kit carries.
+	BakedVersion(ctx context.Context) (string, error)
+	// ValidateKubeadm runs the target's kubeadm config validate on the
+	// file at path.
+	ValidateKubeadm(ctx context.Context, path string) error
+	// MissingImages are the images the target's kubeadm needs for
+	// version that the target does not have.
+	MissingImages(ctx context.Context, version string) ([]string, error)
 }
 
-// Check validates raw, and with image (a raw nodebake image), checks it
-// against the image.
-func Check(ctx context.Context, raw []byte, image string) (*Report, error) {
-	rep := &Report{}
-	cfg, problems, err := ignitioncfg.Parse(raw)
-	rep.Problems = problems
+// Input is one check.
+type Input struct {
+	Config []byte
+	Fetch  *ignitioncfg.Fetcher // reads the kubeadm file's contents
+	// Target is checked against; nil checks the config alone.
+	Target Target
+	// Scratch is a private folder for the copy of the kubeadm file that
+	// the target's kubeadm validates.
+	Scratch string
+}
+
+// Result is what a check learnt: the Ignition report's warnings, the
+// parsed configs, and a one-line summary.
+type Result struct {
+	Problems []ignitioncfg.Problem
+	Config   ignitioncfg.Config
+	// Kubeadm is the kubeadm configuration, once it parsed: set even
+	// when the check against the target failed.
+	Kubeadm *kubeadm.Config
+	Summary string
+}
+
+// Check decides whether in.Config will work on in.Target.
+func Check(ctx context.Context, in Input) (*Result, error) {
+	res := &Result{}
+	cfg, problems, err := ignitioncfg.Parse(in.Config)
+	res.Problems = problems
 	if err != nil {
-		return rep, err
+		return res, err
 	}
 	if p := ignitioncfg.Check(cfg); len(p) > 0 {
-		return rep, &ignitioncfg.InvalidError{Problems: p}
+		return res, &ignitioncfg.InvalidError{Problems: p}
 	}
+	res.Config = cfg
 	var kubeYAML []byte
-	fetch := &ignitioncfg.Fetcher{Deadline: 10 * time.Second}
 	for _, f := range cfg.Storage.Files {
 		if f.Path == kubeadm.ConfigPath {
-			if kubeYAML, err = fetch.Fetch(ctx, f.Contents); err != nil {
-				return rep, fmt.Errorf("%s: %w", kubeadm.ConfigPath, err)
+			if kubeYAML, err = in.Fetch.Fetch(ctx, f.Contents); err != nil {
+				return res, fmt.Errorf("%s: %w", kubeadm.ConfigPath, err)
 			}
 		}
 	}
 	if kubeYAML == nil {
-		return rep, &ignitioncfg.InvalidError{Problems: []ignitioncfg.Problem{{Kind: "error", Path: "$.storage.files",
-			Message: "no file writes the kubeadm configuration at " + kubeadm.ConfigPath, Fatal: true}}}
+		return res, ErrNoKubeadm
 	}
 	kc, err := kubeadm.ParseConfig(kubeYAML)
 	if err != nil {
-		return rep, &ignitioncfg.InvalidError{Problems: []ignitioncfg.Problem{{Kind: "error", Path: kubeadm.ConfigPath, Message: err.Error(), Fatal: true}}}
+		return res, fmt.Errorf("%w: %s: %w", kubeadm.ErrInvalidConfig, kubeadm.ConfigPath, err)
 	}
-	rep.Summary = fmt.Sprintf("role %s", kc.Role)
+	res.Kubeadm = kc
+	res.Summary = fmt.Sprintf("role %s", kc.Role)
 	if kc.KubernetesVersion != "" {
-		rep.Summary += ", Kubernetes " + kc.KubernetesVersion
+		res.Summary += ", Kubernetes " + kc.KubernetesVersion
 	}
-	if image == "" {
-		return rep, nil
+	if in.Target == nil {
+		return res, nil
 	}
-	return rep, againstImage(ctx, rep, kc, kubeYAML, image)
+	return res, against(ctx, in, kc, kubeYAML)
 }
 
-// againstImage runs the image's own kubeadm on the configuration.
-func againstImage(ctx context.Context, rep *Report, kc *kubeadm.Config, kubeYAML []byte, image string) error {
-	img, err := diskimage.Open(image)
+// against checks the kubeadm configuration on the target.
+func against(ctx context.Context, in Input, kc *kubeadm.Config, kubeYAML []byte) error {
+	baked, err := in.Target.BakedVersion(ctx)
 	if err != nil {
 		return err
 	}
-	defer img.Close()
-	data, err := img.ReadRootFile(manifest.Path)
-	if err != nil {
-		return fmt.Errorf("%s: %w", image, err)
-	}
-	m, err := manifest.Parse(data)
-	if err != nil {
+	if err := VersionFits(kc, baked); err != nil {
 		return err
 	}
-	if m.Kit == nil {
-		return fmt.Errorf("%s has no Kubernetes kit", image)
-	}
-	if kc.Role != kubeadm.RoleJoin && kc.KubernetesVersion != m.Kit.KubernetesVersion {
-		return fmt.Errorf("%w: the config says %q, %s bakes %s", kubeadm.ErrVersionMismatch, kc.KubernetesVersion, image, m.Kit.KubernetesVersion)
-	}
-	bin, err := img.ReadRootFile("/usr/bin/kubeadm")
-	if err != nil {
-		return fmt.Errorf("%s: reading its kubeadm: %w", image, err)
-	}
-	dir, err := os.MkdirTemp("", "nodebake-validate-")
-	if err != nil {
+	// kubeadm validates its file where it will be read: a private copy,
+	// since nothing is applied yet.
+	if err := os.MkdirAll(in.Scratch, 0o700); err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	kubeadmPath, cfgPath := filepath.Join(dir, "kubeadm"), filepath.Join(dir, "kubeadm.yaml")
-	if err := os.WriteFile(kubeadmPath, bin, 0o755); err != nil {
+	tmp := filepath.Join(in.Scratch, "kubeadm-validate.yaml")
+	if err := atomicfile.Write(tmp, kubeYAML, 0o600); err != nil {
 		return err
 	}
-	if err := os.WriteFile(cfgPath, kubeYAML, 0o600); err != nil {
+	defer os.Remove(tmp)
+	if err := in.Target.ValidateKubeadm(ctx, tmp); err != nil {
 		return err
 	}
-	run := &command.Runner{}
-	if _, err := run.Run(ctx, command.Cmd{Name: kubeadmPath, Args: []string{"config", "validate", "--config", cfgPath}}); err != nil {
-		return fmt.Errorf("%w: %s", kubeadm.ErrInvalidConfig, kubeadm.Redact(err.Error(), kc.Secrets))
-	}
-	rep.Summary += fmt.Sprintf("; %s's kubeadm accepts it", filepath.Base(image))
-	if kc.Role == kubeadm.RoleJoin {
-		return nil
-	}
-	out, err := run.Run(ctx, command.Cmd{Name: kubeadmPath, Args: []string{"config", "images", "list", "--config", cfgPath}})
+	missing, err := in.Target.MissingImages(ctx, baked)
 	if err != nil {
-		return fmt.Errorf("listing kubeadm's images: %s", kubeadm.Redact(err.Error(), kc.Secrets))
-	}
-	var baked []string
-	for _, i := range m.Kit.Images {
-		baked = append(baked, i.Ref)
-	}
-	var missing []string
-	for _, ref := range strings.Fields(string(out)) {
-		if !slices.Contains(baked, ref) {
-			missing = append(missing, ref)
-		}
+		return err
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("%w: %s does not bake %s", kubeadm.ErrImagesMissing, image, strings.Join(missing, ", "))
+		return fmt.Errorf("%w: %s", kubeadm.ErrImagesMissing, strings.Join(missing, ", "))
 	}
-	rep.Summary += fmt.Sprintf(" and bakes all %d images it needs", len(strings.Fields(string(out))))
+	return nil
+}
+
+// VersionFits is the one version rule: an init must pin the image's
+// version (unpinned, kubeadm asks the internet); a join, worker or
+// control plane, takes the cluster's, unless its config names one.
+func VersionFits(kc *kubeadm.Config, baked string) error {
+	if (kc.Role == kubeadm.RoleInit || kc.KubernetesVersion != "") && kc.KubernetesVersion != baked {
+		return fmt.Errorf("%w: the config says %q, the image has %s; pin kubernetesVersion: %s",
+			kubeadm.ErrVersionMismatch, kc.KubernetesVersion, baked, baked)
+	}
 	return nil
 }
