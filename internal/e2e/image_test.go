@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -287,5 +288,43 @@ func TestBakedImagesMatchManifest(t *testing.T) {
 		if inArchive[img.Ref] != img.Digest || inList[img.Ref] != img.Digest {
 			t.Errorf("%s: manifest %s, archive %s, kit.list %s", img.Ref, img.Digest, inArchive[img.Ref], inList[img.Ref])
 		}
+	}
+}
+
+// TestValidateAgainstTheImage renders a config for each role and checks
+// it with `firstboot validate --image` against the test image: the
+// image's own kubeadm validates it, and the image bakes what it needs. A
+// control-plane join names no version and takes the cluster's, as a
+// worker does.
+func TestValidateAgainstTheImage(t *testing.T) {
+	image := filepath.Join(testImage(t), "test.raw")
+	dir := t.TempDir()
+	crt, key := clusterCA(t, dir)
+	const token = "abcdef.0123456789abcdef"
+	certKey := strings.Repeat("cd", 32)
+	for role, args := range map[string][]string{
+		"init":          {"--ca-key", key, "--advertise-address", "10.10.0.1", "--node-name", "cp-1"},
+		"join":          {"--endpoint", "10.10.0.1:6443"},
+		"control-plane": {"--endpoint", "10.10.0.1:6443", "--certificate-key", certKey},
+	} {
+		t.Run(role, func(t *testing.T) {
+			argv := append([]string{"render", "--role", role, "--token", token, "--ca-cert", crt}, args...)
+			ign, err := exec.Command(firstboot(t), argv...).Output()
+			if err != nil {
+				t.Fatalf("firstboot %v: %v", argv, err)
+			}
+			p := filepath.Join(dir, role+".ign")
+			if err := os.WriteFile(p, ign, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			out, err := exec.Command(firstboot(t), "validate", p, "--image", image).CombinedOutput()
+			if err != nil || !strings.Contains(string(out), "valid: role "+role) ||
+				!strings.Contains(string(out), "test.raw's kubeadm accepts it, and the image bakes every image it needs") {
+				t.Errorf("validate --image: %v\n%s", err, out)
+			}
+			if strings.Contains(string(out), token) || strings.Contains(string(out), certKey) {
+				t.Errorf("validate printed a secret:\n%s", out)
+			}
+		})
 	}
 }
