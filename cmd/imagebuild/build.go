@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nodebake/nodebake/internal/build"
+	"github.com/nodebake/nodebake/internal/imager"
 )
 
 func newBuildCmd(g *globalOptions) *cobra.Command {
@@ -27,7 +27,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := build.Execute(cmd.Context(), log, build.Request{
+			res, err := imager.Execute(cmd.Context(), log, imager.Request{
 				Profile: p, SourceDir: opts.sourceDir, OutDir: outDir,
 				CacheDir: g.cacheDir, HostRoot: "/", Lock: l, Locked: locked,
 			})

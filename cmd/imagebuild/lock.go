@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/nodebake/nodebake/internal/build"
+	"github.com/nodebake/nodebake/internal/imager"
 	"github.com/nodebake/nodebake/internal/lock"
 )
 
@@ -27,7 +27,7 @@ func newLockCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			res, err := build.Execute(cmd.Context(), log, build.Request{
+			res, err := imager.Execute(cmd.Context(), log, imager.Request{
 				Profile: p, SourceDir: opts.sourceDir, CacheDir: g.cacheDir, HostRoot: "/", LockOnly: true,
 			})
 			if err != nil {

@@ -62,7 +62,7 @@ var onNode = map[string][]string{
 	"./cmd/firstboot": {
 		"github.com/nodebake/nodebake/internal/aptsource",
 		"github.com/nodebake/nodebake/internal/bootloader",
-		"github.com/nodebake/nodebake/internal/build",
+		"github.com/nodebake/nodebake/internal/imager",
 		"github.com/nodebake/nodebake/internal/cache",
 		"github.com/nodebake/nodebake/internal/images",
 		"github.com/nodebake/nodebake/internal/inspect",

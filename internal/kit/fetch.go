@@ -16,16 +16,13 @@ import (
 	"time"
 
 	"github.com/nodebake/nodebake/internal/cache"
+	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
 // Download is a url or file source's content as fetched: what the lock
 // pins for it.
-type Download struct {
-	Component string `json:"component"`
-	Source    string `json:"source"` // url:… or file:…
-	SHA256    string `json:"sha256"`
-}
+type Download = lock.Download
 
 // ErrUnpinned is returned for a url or file source with no sha256 in the
 // profile or the lock.

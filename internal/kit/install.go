@@ -10,8 +10,8 @@ import (
 	"text/template"
 
 	"github.com/nodebake/nodebake/internal/command"
-	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/images"
+	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 )

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/lock"
 )
 
 // pauseCFlags are the Kubernetes pause Makefile's flags, less the git
@@ -80,9 +81,7 @@ func (b *Builder) moduleDir(ctx context.Context, module, version string) (string
 }
 
 // Module is a Go module the kit was built from, with its go.sum hash.
-type Module struct {
-	Path, Version, Sum string
-}
+type Module = lock.Module
 
 // Modules are the Go modules every build so far came from, sorted.
 func (b *Builder) Modules() []Module {

@@ -29,12 +29,18 @@ type Lock struct {
 	APIVersion string `json:"apiVersion"`
 	Kind       string `json:"kind"`
 	// Profile is the profile's metadata.name.
-	Profile string `json:"profile"`
+	Profile  string    `json:"profile"`
+	Suite    string    `json:"suite"`
+	Packages []Package `json:"packages"`
+	// Kit is what the kit resolved; its fields are the lock's own.
+	Kit
+}
+
+// Kit is every input the Kubernetes kit resolved, as the kit reports it.
+type Kit struct {
 	// Go is the toolchain that built the kit; a different one builds
 	// different binaries.
 	Go         string      `json:"go,omitempty"`
-	Suite      string      `json:"suite"`
-	Packages   []Package   `json:"packages"`
 	Modules    []Module    `json:"modules,omitempty"`
 	Downloads  []Download  `json:"downloads,omitempty"`
 	Components []Component `json:"components,omitempty"`

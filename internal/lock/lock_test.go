@@ -9,12 +9,15 @@ import (
 
 func sample() *Lock {
 	return &Lock{
-		APIVersion: APIVersion, Kind: Kind, Profile: "default", Go: "go1.26.0", Suite: "bookworm",
-		Packages:   []Package{{"systemd", "252.38-1~deb12u1"}, {"iptables", "1.8.9-2"}},
-		Modules:    []Module{{"k8s.io/kubernetes", "v1.37.2", "h1:abc="}},
-		Downloads:  []Download{{"runc", "url:https://example.invalid/runc", strings.Repeat("c", 64)}},
-		Components: []Component{{"kubelet", "go:k8s.io/kubernetes@v1.37.2", strings.Repeat("a", 64)}},
-		Images:     []Image{{"registry.k8s.io/pause:3.10.2", "sha256:" + strings.Repeat("b", 64), "build"}},
+		APIVersion: APIVersion, Kind: Kind, Profile: "default", Suite: "bookworm",
+		Packages: []Package{{"systemd", "252.38-1~deb12u1"}, {"iptables", "1.8.9-2"}},
+		Kit: Kit{
+			Go:         "go1.26.0",
+			Modules:    []Module{{"k8s.io/kubernetes", "v1.37.2", "h1:abc="}},
+			Downloads:  []Download{{"runc", "url:https://example.invalid/runc", strings.Repeat("c", 64)}},
+			Components: []Component{{"kubelet", "go:k8s.io/kubernetes@v1.37.2", strings.Repeat("a", 64)}},
+			Images:     []Image{{"registry.k8s.io/pause:3.10.2", "sha256:" + strings.Repeat("b", 64), "build"}},
+		},
 	}
 }
 

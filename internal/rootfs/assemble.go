@@ -3,6 +3,7 @@ package rootfs
 import (
 	"context"
 	"embed"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -37,6 +39,22 @@ type Result struct {
 	Initrd        string // host path of the initramfs
 	Packages      []Package
 	Added         []AddedFile
+}
+
+// DropBootFiles removes the kernel and the initramfs from the root once
+// they are on the ESP, which boots them: the root keeps only the kernel's
+// modules and config.
+func (r *Result) DropBootFiles() error {
+	return errors.Join(os.Remove(r.Kernel), os.Remove(r.Initrd))
+}
+
+// LockPackages are the root's packages as the lock pins them.
+func (r *Result) LockPackages() []lock.Package {
+	out := make([]lock.Package, 0, len(r.Packages))
+	for _, p := range r.Packages {
+		out = append(out, lock.Package{Name: p.Name, Version: p.Version})
+	}
+	return out
 }
 
 // Assemble extracts the base tarball into work/root and applies the node

@@ -1,7 +1,7 @@
-// Package build turns a profile into an image. Execute runs a list of
+// Package imager turns a profile into a disk image. Execute runs a list of
 // named steps, each timed and reported; the outputs are written to
 // temporary files and renamed into place only when all of them are done.
-package build
+package imager
 
 import (
 	"context"
