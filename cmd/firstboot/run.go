@@ -35,6 +35,7 @@ func newRunCmd() *cobra.Command {
 				Root:         "/",
 				Sources:      &src,
 				Node:         &agent.LiveNode{Run: run, Kubeadm: &kubeadm.Kubeadm{Run: run}},
+				Runner:       run,
 				Fetch:        &ignitioncfg.Fetcher{Log: log, Deadline: fetchDeadline},
 				Log:          log,
 				Notify:       agent.SystemdNotifier{},

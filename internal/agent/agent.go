@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/configsource"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
@@ -30,6 +31,9 @@ type Agent struct {
 	Root    string // "/" on a node
 	Sources *configsource.Env
 	Node    Node
+	// Runner runs the programs that apply the Ignition config under Root
+	// (useradd, systemctl --root); one that logs to Log when nil.
+	Runner  *command.Runner
 	Fetch   *ignitioncfg.Fetcher
 	Log     *slog.Logger
 	Notify  Notifier
@@ -70,6 +74,13 @@ func (a *Agent) phases() []phase {
 		{"network", false, a.podNetwork},
 		{"record", false, a.record},
 	}
+}
+
+func (a *Agent) runner() *command.Runner {
+	if a.Runner != nil {
+		return a.Runner
+	}
+	return &command.Runner{Log: a.Log}
 }
 
 func (a *Agent) now() time.Time {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -210,5 +211,28 @@ func TestControlPlaneJoinTakesTheClusterVersion(t *testing.T) {
 	}
 	if st := status(t, root); st.Role != "control-plane" || node.count("join") != 1 || node.count("manifest") != 0 {
 		t.Errorf("status %+v, calls %v", st, node.calls)
+	}
+}
+
+// TestNamesTheNodeUnderItsRootAndRedactsTheConfigsSecrets: the hostname
+// file is written under the agent's root (never the host's), a line of
+// its own where the config wrote "cp-1" bare, and the node is told the
+// config's own secrets once the config is validated.
+func TestNamesTheNodeUnderItsRootAndRedactsTheConfigsSecrets(t *testing.T) {
+	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
+	node := &fakeNode{root: root}
+	a, _ := newAgent(root, node, nil)
+	if err, _ := run(a); err != nil {
+		t.Fatal(err)
+	}
+	const want = "cp-1"
+	if got, err := os.ReadFile(filepath.Join(root, "etc/hostname")); err != nil || string(got) != want+"\n" {
+		t.Errorf("%s/etc/hostname = %q, %v; want %q", root, got, err, want+"\n")
+	}
+	if st := status(t, root); st.NodeName != want {
+		t.Errorf("the record names the node %q, want %q", st.NodeName, want)
+	}
+	if !slices.Contains(node.secrets, token) {
+		t.Errorf("the node was told to redact %q, not the bootstrap token", node.secrets)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/configsource"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
@@ -69,6 +68,8 @@ type fakeNode struct {
 	partial bool
 	// leave are the files a crash inside Init leaves behind.
 	leave []string
+	// secrets are what the agent told the node to redact.
+	secrets []string
 }
 
 func (f *fakeNode) call(name string) {
@@ -94,7 +95,7 @@ func (f *fakeNode) touch(p string) {
 	os.WriteFile(full, []byte("x"), 0o600)
 }
 
-func (f *fakeNode) Runner() *command.Runner { return &command.Runner{} }
+func (f *fakeNode) Redact(secrets []string) { f.secrets = secrets }
 func (f *fakeNode) BakedVersion(context.Context) (string, error) {
 	f.call("version")
 	return "v1.37.2", nil

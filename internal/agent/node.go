@@ -9,7 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nodebake/nodebake/internal/atomicfile"
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/nodecheck"
@@ -19,9 +18,12 @@ import (
 // Node is the running system the agent acts on: kubeadm, the container
 // runtime, systemd. LiveNode is the real one.
 type Node interface {
-	Runner() *command.Runner
 	// The node as the target of the config check.
 	nodecheck.Target
+	// Redact has the node redact secrets (the config's bootstrap token
+	// and certificate key) from what its programs print; set once,
+	// after validate.
+	Redact(secrets []string)
 	MACHostname() (string, error)
 	SetHostname(ctx context.Context, name string) error
 	// Activate reloads systemd, brings new network files into effect and
@@ -44,7 +46,7 @@ type LiveNode struct {
 
 var _ Node = (*LiveNode)(nil)
 
-func (n *LiveNode) Runner() *command.Runner { return n.Run }
+func (n *LiveNode) Redact(secrets []string) { n.Kubeadm.Secrets = secrets }
 
 func (n *LiveNode) BakedVersion(ctx context.Context) (string, error) {
 	return n.Kubeadm.Version(ctx)
@@ -54,12 +56,20 @@ func (n *LiveNode) ValidateKubeadm(ctx context.Context, path string) error {
 	return n.Kubeadm.Validate(ctx, path)
 }
 
+// MissingImages are the images kubeadm needs for version that the
+// container runtime does not have.
 func (n *LiveNode) MissingImages(ctx context.Context, version string) ([]string, error) {
 	refs, err := n.Kubeadm.Images(ctx, version)
 	if err != nil {
 		return nil, err
 	}
-	return kubeadm.MissingImages(ctx, n.Run, refs), nil
+	var missing []string
+	for _, ref := range refs {
+		if _, err := n.Run.Run(ctx, command.Cmd{Name: "crictl", Args: []string{"inspecti", "-q", ref}}); err != nil {
+			missing = append(missing, ref)
+		}
+	}
+	return missing, nil
 }
 
 // MACHostname names the node after its first Ethernet's MAC address,
@@ -78,11 +88,9 @@ func (n *LiveNode) MACHostname() (string, error) {
 	return "", errors.New("no Ethernet interface to name the node after")
 }
 
-// SetHostname writes /etc/hostname and sets the kernel's hostname.
+// SetHostname sets the running kernel's hostname (the agent writes
+// /etc/hostname under its root).
 func (n *LiveNode) SetHostname(ctx context.Context, name string) error {
-	if err := atomicfile.Write("/etc/hostname", []byte(name+"\n"), 0o644); err != nil {
-		return err
-	}
 	_, err := n.Run.Run(ctx, command.Cmd{Name: "hostname", Args: []string{name}})
 	return err
 }

@@ -99,6 +99,7 @@ func (a *Agent) validate(ctx context.Context) error {
 	}
 	if res.Kubeadm != nil {
 		a.run.kubeCfg, a.run.secrets = res.Kubeadm, res.Kubeadm.Secrets
+		a.Node.Redact(res.Kubeadm.Secrets)
 		a.st.Role = string(res.Kubeadm.Role)
 	}
 	if err != nil {
@@ -112,7 +113,7 @@ func (a *Agent) validate(ctx context.Context) error {
 // files and units it wrote into effect before kubeadm runs.
 func (a *Agent) apply(ctx context.Context) error {
 	t := &ignitioncfg.Target{
-		Root: a.Root, Fetch: a.Fetch, Run: a.Node.Runner(), Log: a.Log,
+		Root: a.Root, Fetch: a.Fetch, Run: a.runner(), Log: a.Log,
 		Done: a.st.Applied,
 		Save: func(done map[string]string) error { a.st.Applied = done; return a.save() },
 	}
@@ -131,6 +132,9 @@ func (a *Agent) apply(ctx context.Context) error {
 		if name, err = a.Node.MACHostname(); err != nil {
 			return err
 		}
+	}
+	if err := atomicfile.Write(a.path("/etc/hostname"), []byte(name+"\n"), 0o644); err != nil {
+		return err
 	}
 	if err := a.Node.SetHostname(ctx, name); err != nil {
 		return err

@@ -227,13 +227,3 @@ func (k *Kubeadm) Reset(ctx context.Context) error {
 	return err
 }
 
-// MissingImages returns the images the container runtime does not have.
-func MissingImages(ctx context.Context, run *command.Runner, refs []string) []string {
-	var missing []string
-	for _, ref := range refs {
-		if _, err := run.Run(ctx, command.Cmd{Name: "crictl", Args: []string{"inspecti", "-q", ref}}); err != nil {
-			missing = append(missing, ref)
-		}
-	}
-	return missing
-}
