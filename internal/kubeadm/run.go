@@ -226,4 +226,3 @@ func (k *Kubeadm) Reset(ctx context.Context) error {
 	_, err := k.run(ctx, "reset", "--force")
 	return err
 }
-
