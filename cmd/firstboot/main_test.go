@@ -100,18 +100,22 @@ func TestRenderIsValid(t *testing.T) {
 func TestRenderRefuses(t *testing.T) {
 	badPatches, noPatches := t.TempDir(), t.TempDir()
 	os.WriteFile(filepath.Join(badPatches, "apiserver.yaml"), []byte("spec: {}\n"), 0o644)
-	for _, args := range [][]string{
-		{"render", "--role", "init", "--patches", badPatches},
-		{"render", "--role", "init", "--patches", noPatches},
-		{"render", "--role", "init", "--encryption-algorithm", "ed25519"},
-		{"render", "--role", "join", "--token", "abcdef.0123456789abcdef", "--endpoint", "10.0.0.1:6443"},
-		{"render", "--role", "init", "--token", "not-a-token"},
-		{"render", "--role", "primary"},
-		{"render", "--role", "init", "--leader-election-lease", "5s"},
-		{"render", "--role", "control-plane", "--token", "abcdef.0123456789abcdef", "--endpoint", "x:6443", "--ca-cert-hash", "sha256:" + strings.Repeat("0", 64)},
+	for _, c := range []struct {
+		args []string
+		want string // in the output: the flag at fault, by its name
+	}{
+		{[]string{"render", "--role", "init", "--patches", badPatches}, "apiserver.yaml"},
+		{[]string{"render", "--role", "init", "--patches", noPatches}, "--patches"},
+		{[]string{"render", "--role", "init", "--encryption-algorithm", "ed25519"}, "--encryption-algorithm: must be one of"},
+		{[]string{"render", "--role", "join", "--token", "abcdef.0123456789abcdef", "--endpoint", "10.0.0.1:6443"}, "--ca-cert-hash (or --ca-cert): needed to join"},
+		{[]string{"render", "--role", "init", "--token", "not-a-token"}, "--token: must look like abcdef.0123456789abcdef"},
+		{[]string{"render", "--role", "primary"}, `--role: must be init, join or control-plane, not "primary"`},
+		{[]string{"render", "--role", "join"}, "--endpoint and --token: needed to join"},
+		{[]string{"render", "--role", "init", "--leader-election-lease", "5s"}, "--leader-election-lease: must be at least 15s"},
+		{[]string{"render", "--role", "control-plane", "--token", "abcdef.0123456789abcdef", "--endpoint", "x:6443", "--ca-cert-hash", "sha256:" + strings.Repeat("0", 64)}, "--certificate-key: needed for a control-plane join"},
 	} {
-		if code, out := execute(t, args...); code != exitBadInput {
-			t.Errorf("%v exited %d: %s", args, code, out)
+		if code, out := execute(t, c.args...); code != exitBadInput || !strings.Contains(out, c.want) {
+			t.Errorf("%v exited %d, want %d and %q: %s", c.args, code, exitBadInput, c.want, out)
 		}
 	}
 }

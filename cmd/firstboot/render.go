@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,7 +71,7 @@ func newRenderCmd() *cobra.Command {
 			}
 			kc, err := kubeadm.Render(o)
 			if err != nil {
-				return fmt.Errorf("%w: %v", errInvalid, err)
+				return fmt.Errorf("%w: %s", errInvalid, flagErrors(err))
 			}
 			rs.Files = append(rs.Files, ignitioncfg.RenderFile{Path: kubeadm.ConfigPath, Data: kc, Mode: 0o600})
 			for _, f := range files {
@@ -152,4 +153,37 @@ func patchFiles(dir string) ([]ignitioncfg.RenderFile, error) {
 		return nil, fmt.Errorf("%w: --patches %s holds no patch file", errInvalid, dir)
 	}
 	return files, nil
+}
+
+// renderFlags are the flags that set each of kubeadm.RenderOptions.
+var renderFlags = map[string]string{
+	"Role": "--role", "KubernetesVersion": "--kubernetes-version", "Endpoint": "--endpoint", "Token": "--token",
+	"CACertHashes": "--ca-cert-hash (or --ca-cert)", "CertificateKey": "--certificate-key",
+	"EncryptionAlgorithm": "--encryption-algorithm", "LeaderElectionLease": "--leader-election-lease",
+}
+
+// flagErrors says Render's errors in this command's flags, one a line.
+func flagErrors(err error) string {
+	errs := []error{err}
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = joined.Unwrap()
+	}
+	var lines []string
+	for _, e := range errs {
+		var oe *kubeadm.OptionError
+		if !errors.As(e, &oe) {
+			lines = append(lines, e.Error())
+			continue
+		}
+		var flags []string
+		for _, o := range oe.Options {
+			flag, ok := renderFlags[o]
+			if !ok {
+				flag = o
+			}
+			flags = append(flags, flag)
+		}
+		lines = append(lines, strings.Join(flags, " and ")+": "+oe.Message)
+	}
+	return strings.Join(lines, "\n")
 }

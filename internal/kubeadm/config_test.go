@@ -3,6 +3,7 @@ package kubeadm
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -164,5 +165,26 @@ func TestCheckPatchName(t *testing.T) {
 		if err := CheckPatchName(name); (err == nil) != ok {
 			t.Errorf("%s: %v", name, err)
 		}
+	}
+}
+
+// TestRenderNamesItsOptions: Render's errors name RenderOptions' fields,
+// every problem at once; flags are a command line's business.
+func TestRenderNamesItsOptions(t *testing.T) {
+	_, err := Render(RenderOptions{Role: RoleControlPlane, Token: "bad"})
+	var opts [][]string
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var oe *OptionError
+		if !errors.As(e, &oe) {
+			t.Fatalf("%v is not an OptionError", e)
+		}
+		opts = append(opts, oe.Options)
+	}
+	want := [][]string{{"Token"}, {"Endpoint", "Token"}, {"CACertHashes"}, {"CertificateKey"}}
+	if !reflect.DeepEqual(opts, want) {
+		t.Errorf("options at fault %v, want %v", opts, want)
+	}
+	if strings.Contains(err.Error(), "--") {
+		t.Errorf("Render names flags: %v", err)
 	}
 }

@@ -85,19 +85,34 @@ var (
 	caHashRE        = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 )
 
-// Render writes the kubeadm configuration for o.
+// OptionError is a render option that is wrong or missing, named as
+// RenderOptions names it; a command line names its own flags for them.
+type OptionError struct {
+	Options []string // such as "Token"
+	Message string
+}
+
+func (e *OptionError) Error() string {
+	return strings.Join(e.Options, " and ") + ": " + e.Message
+}
+
+// Render writes the kubeadm configuration for o. Its errors are
+// OptionErrors, joined.
 func Render(o RenderOptions) ([]byte, error) {
 	var errs []error
-	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	bad := func(options []string, format string, args ...any) {
+		errs = append(errs, &OptionError{Options: options, Message: fmt.Sprintf(format, args...)})
+	}
+	one := func(option string) []string { return []string{option} }
 	if o.Token != "" && !tokenFormatRE.MatchString(o.Token) {
-		bad("--token must look like abcdef.0123456789abcdef")
+		bad(one("Token"), "must look like abcdef.0123456789abcdef")
 	}
 	if o.CertificateKey != "" && !certKeyFormatRE.MatchString(o.CertificateKey) {
-		bad("--certificate-key must be 64 hex digits")
+		bad(one("CertificateKey"), "must be 64 hex digits")
 	}
 	for _, h := range o.CACertHashes {
 		if !caHashRE.MatchString(h) {
-			bad("--ca-cert-hash %q must be sha256: and 64 hex digits", h)
+			bad(one("CACertHashes"), "%q must be sha256: and 64 hex digits", h)
 		}
 	}
 	nodeReg := map[string]any{"criSocket": "unix:///run/containerd/containerd.sock"}
@@ -115,7 +130,7 @@ func Render(o RenderOptions) ([]byte, error) {
 	switch o.Role {
 	case RoleInit:
 		if !strings.HasPrefix(o.KubernetesVersion, "v") {
-			bad("--kubernetes-version must be pinned, such as v1.37.2: unpinned, kubeadm asks the internet")
+			bad(one("KubernetesVersion"), "must be pinned, such as v1.37.2: unpinned, kubeadm asks the internet")
 		}
 		if o.SingleNode {
 			nodeReg["taints"] = []any{}
@@ -147,13 +162,13 @@ func Render(o RenderOptions) ([]byte, error) {
 		}
 		if o.EncryptionAlgorithm != "" {
 			if !slices.Contains(encryptionAlgorithms, o.EncryptionAlgorithm) {
-				bad("--encryption-algorithm must be one of %s, not %q", strings.Join(encryptionAlgorithms, ", "), o.EncryptionAlgorithm)
+				bad(one("EncryptionAlgorithm"), "must be one of %s, not %q", strings.Join(encryptionAlgorithms, ", "), o.EncryptionAlgorithm)
 			}
 			cluster["encryptionAlgorithm"] = o.EncryptionAlgorithm
 		}
 		if o.LeaderElectionLease > 0 {
 			if o.LeaderElectionLease < 15*time.Second {
-				bad("--leader-election-lease must be at least 15s, Kubernetes' own")
+				bad(one("LeaderElectionLease"), "must be at least 15s, Kubernetes' own")
 			}
 			cluster["controllerManager"] = map[string]any{"extraArgs": leaderElection(o.LeaderElectionLease)}
 			cluster["scheduler"] = map[string]any{"extraArgs": leaderElection(o.LeaderElectionLease)}
@@ -161,23 +176,23 @@ func Render(o RenderOptions) ([]byte, error) {
 		docs = append(docs, initCfg, cluster)
 	case RoleJoin, RoleControlPlane:
 		if o.Endpoint == "" || o.Token == "" {
-			bad("--endpoint and --token are needed to join")
+			bad([]string{"Endpoint", "Token"}, "needed to join")
 		}
 		if len(o.CACertHashes) == 0 {
-			bad("--ca-cert-hash (or --ca-cert) is needed to join: a node does not trust an API server it cannot verify")
+			bad(one("CACertHashes"), "needed to join: a node does not trust an API server it cannot verify")
 		}
 		join := map[string]any{"apiVersion": APIVersion, "kind": "JoinConfiguration", "nodeRegistration": nodeReg, "timeouts": timeouts,
 			"discovery": map[string]any{"bootstrapToken": map[string]any{
 				"apiServerEndpoint": o.Endpoint, "token": o.Token, "caCertHashes": o.CACertHashes}}}
 		if o.EncryptionAlgorithm != "" {
-			bad("--encryption-algorithm is the cluster's, set at init")
+			bad(one("EncryptionAlgorithm"), "is the cluster's, set at init")
 		}
 		if o.Patches {
 			join["patches"] = map[string]any{"directory": PatchesDir}
 		}
 		if o.Role == RoleControlPlane {
 			if o.CertificateKey == "" {
-				bad("--certificate-key is needed for a control-plane join")
+				bad(one("CertificateKey"), "needed for a control-plane join")
 			}
 			cp := map[string]any{"certificateKey": o.CertificateKey}
 			if o.AdvertiseAddress != "" {
@@ -187,7 +202,7 @@ func Render(o RenderOptions) ([]byte, error) {
 		}
 		docs = append(docs, join)
 	default:
-		bad("--role must be init, join or control-plane, not %q", o.Role)
+		bad(one("Role"), "must be init, join or control-plane, not %q", o.Role)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
