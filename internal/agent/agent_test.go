@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/nodebake/nodebake/internal/kubeadm"
 )
@@ -234,5 +235,22 @@ func TestNamesTheNodeUnderItsRootAndRedactsTheConfigsSecrets(t *testing.T) {
 	}
 	if !slices.Contains(node.secrets, token) {
 		t.Errorf("the node was told to redact %q, not the bootstrap token", node.secrets)
+	}
+}
+
+// TestJoinGivesUpAtItsDeadline: a control plane that never answers ends
+// the join at JoinDeadline, as unreachable, after more than one try.
+func TestJoinGivesUpAtItsDeadline(t *testing.T) {
+	unreachable := wrap(&kubeadm.Failure{Output: "dial tcp 10.0.0.1:6443: i/o timeout"}, kubeadm.ErrUnreachable)
+	root := newRoot(t, ignition(kubeadmJoin))
+	node := &fakeNode{root: root, joinErrs: slices.Repeat([]error{unreachable}, 10000)}
+	a, _ := newAgent(root, node, nil)
+	a.JoinDeadline = 50 * time.Millisecond
+	err, _ := run(a)
+	if !errors.Is(err, kubeadm.ErrUnreachable) || node.count("join") < 2 {
+		t.Errorf("error %v after %d joins", err, node.count("join"))
+	}
+	if st := status(t, root); st.Result != ResultFailed || st.ErrorClass != kubeadm.Class(unreachable) {
+		t.Errorf("status %+v", st)
 	}
 }

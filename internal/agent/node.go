@@ -15,20 +15,38 @@ import (
 	"github.com/nodebake/nodebake/internal/retry"
 )
 
-// Node is the running system the agent acts on: kubeadm, the container
-// runtime, systemd. LiveNode is the real one.
+// Node is the running system the agent acts on, one small interface for
+// each of the phases' concerns. LiveNode is the real one; the tests' fake
+// node is the other.
 type Node interface {
-	// The node as the target of the config check.
-	nodecheck.Target
+	nodecheck.Target // validate: what the node carries, kubeadm's check
+	Namer            // apply: the node's name
+	Systemd          // apply: the config's units and network files
+	Cluster          // kubeadm and the pod network
+}
+
+// Namer names the node.
+type Namer interface {
+	// MACHostname is a stable, unique name: node-MAC of the first
+	// Ethernet.
+	MACHostname() (string, error)
+	// SetHostname sets the running kernel's hostname.
+	SetHostname(ctx context.Context, name string) error
+}
+
+// Systemd brings what the config wrote into effect.
+type Systemd interface {
+	// Activate reloads systemd, brings new network files into effect and
+	// waits for the network, and starts units.
+	Activate(ctx context.Context, network bool, start []string) error
+}
+
+// Cluster makes the node part of a cluster.
+type Cluster interface {
 	// Redact has the node redact secrets (the config's bootstrap token
 	// and certificate key) from what its programs print; set once,
 	// after validate.
 	Redact(secrets []string)
-	MACHostname() (string, error)
-	SetHostname(ctx context.Context, name string) error
-	// Activate reloads systemd, brings new network files into effect and
-	// waits for the network, and starts units.
-	Activate(ctx context.Context, network bool, start []string) error
 	Init(ctx context.Context, path string, uploadCerts bool) error
 	Join(ctx context.Context, path string) error
 	Reset(ctx context.Context) error

@@ -15,6 +15,7 @@ import (
 	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/nodecheck"
+	"github.com/nodebake/nodebake/internal/retry"
 )
 
 // Error classes of the agent's own failures.
@@ -232,43 +233,39 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 }
 
 // join retries while the control plane is unreachable, until the
-// deadline; other failures are final.
+// deadline; other failures are final. Each retry first resets what the
+// failed attempt left behind.
 func (a *Agent) join(ctx context.Context) error {
 	deadline := a.JoinDeadline
 	if deadline == 0 {
 		deadline = time.Hour
 	}
-	wait := a.JoinBackoff
-	if wait == 0 {
-		wait = 5 * time.Second
+	first := a.JoinBackoff
+	if first == 0 {
+		first = 5 * time.Second
 	}
-	end := a.now().Add(deadline)
-	for attempt := 1; ; attempt++ {
-		err := a.Node.Join(ctx, kubeadm.ConfigPath)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, kubeadm.ErrUnreachable) || a.now().Add(wait).After(end) {
-			return err
-		}
-		reason := kubeadm.Reason(err)
-		a.Log.Warn("join failed, retrying", "attempt", attempt, "class", kubeadm.Class(err), "retry_in", wait.String(), "error", reason)
-		a.Notify.Status(fmt.Sprintf("kubeadm: control plane unreachable, retry %d in %s", attempt, wait))
-		if a.Console != nil {
-			fmt.Fprintf(a.Console, "nodebake firstboot: the control plane is unreachable (retry %d in %s): %s\n", attempt, wait, reason)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait = min(wait*2, time.Minute)
-		if a.hasLeftovers() {
+	policy := retry.Policy{Deadline: deadline, First: first, Max: time.Minute,
+		OnRetry: func(attempt int, err error, wait time.Duration) {
+			reason := kubeadm.Reason(err)
+			a.Log.Warn("join failed, retrying", "attempt", attempt, "class", kubeadm.Class(err), "retry_in", wait.String(), "error", reason)
+			a.Notify.Status(fmt.Sprintf("kubeadm: control plane unreachable, retry %d in %s", attempt, wait))
+			if a.Console != nil {
+				fmt.Fprintf(a.Console, "nodebake firstboot: the control plane is unreachable (retry %d in %s): %s\n", attempt, wait, reason)
+			}
+		}}
+	attempts := 0
+	return retry.Do(ctx, policy, func(ctx context.Context) error {
+		if attempts++; attempts > 1 && a.hasLeftovers() {
 			if err := a.reset(ctx); err != nil {
-				return err
+				return retry.Final(err)
 			}
 		}
-	}
+		err := a.Node.Join(ctx, kubeadm.ConfigPath)
+		if err != nil && !errors.Is(err, kubeadm.ErrUnreachable) {
+			return retry.Final(err)
+		}
+		return err
+	})
 }
 
 // podNetwork, on the first control-plane node, applies the image's pod
