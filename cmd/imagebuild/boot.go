@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -46,6 +47,18 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("%w: --accel (or %s): %v", errUsage, qemu.AccelEnv, err)
 			}
+			if vm.MemoryMiB < 128 || vm.MemoryMiB > 1<<20 {
+				return fmt.Errorf("%w: --memory %d: want MiB from 128 to 1048576", errUsage, vm.MemoryMiB)
+			}
+			if vm.CPUs < 1 || vm.CPUs > 255 {
+				return fmt.Errorf("%w: --cpus %d: want 1 to 255", errUsage, vm.CPUs)
+			}
+			if mac != "" {
+				hw, err := net.ParseMAC(mac)
+				if err != nil || len(hw) != 6 || hw[0]&1 != 0 || link == "" {
+					return fmt.Errorf("%w: --mac %q: want the unicast MAC address (such as 52:54:00:12:34:56) of the --link NIC", errUsage, mac)
+				}
+			}
 			if stuck < 0 {
 				return fmt.Errorf("%w: --stuck-after %s: want a duration, or 0 for never", errUsage, stuck)
 			}
@@ -80,8 +93,8 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 				}
 				vm.Networks = []qemu.Network{{Mode: "socket", LocalPort: uint16(lp), RemotePort: uint16(rp), MAC: mac}}
 			}
-			if _, err := os.Stat(vm.Image); err != nil {
-				return fmt.Errorf("%w: %v", errUsage, err) // before any probe
+			if err := qemu.CheckImage(vm.Image); err != nil {
+				return err // before any probe
 			}
 			run := &command.Runner{Log: log}
 			chooser := &qemu.Chooser{Want: want, Probe: qemu.ProbeKVM(run), Log: log}

@@ -107,6 +107,27 @@ func TestBootRejectsABadAccelerator(t *testing.T) {
 	if code != exitBadInput || !strings.Contains(out, "missing.raw: no such file") || strings.Contains(out, "accelerator") {
 		t.Errorf("a missing image: exit %d: %s", code, out)
 	}
+	// Not an image, before anything is probed or booted.
+	for _, bad := range []string{image, t.TempDir(), writeProfile(t, "not a disk")} {
+		code, out = execute(t, "boot", bad)
+		if code != exitBadInput || !strings.Contains(out, "not a nodebake disk image") || strings.Contains(out, "accelerator") {
+			t.Errorf("boot %s: exit %d: %s", bad, code, out)
+		}
+	}
+	fakeQcow2 := filepath.Join(t.TempDir(), "x.qcow2")
+	os.WriteFile(fakeQcow2, []byte("QFI"), 0o644)
+	if code, out = execute(t, "boot", fakeQcow2); code != exitBadInput || !strings.Contains(out, "no qcow2 header") {
+		t.Errorf("boot of a short qcow2: exit %d: %s", code, out)
+	}
+	for _, flags := range [][]string{
+		{"--memory", "-5"}, {"--memory", "64"}, {"--cpus", "0"}, {"--cpus", "1000"},
+		{"--mac", "zz:zz"}, {"--mac", "01:00:5e:00:00:01", "--link", "1:2"}, {"--mac", "52:54:00:12:34:56"},
+	} {
+		code, out = execute(t, append([]string{"boot", image}, flags...)...)
+		if code != exitBadInput || !strings.Contains(out, flags[0]) {
+			t.Errorf("boot %v: exit %d: %s", flags, code, out)
+		}
+	}
 	code, out = execute(t, "boot", image, "--accel", "kmv")
 	if code != exitBadInput || !strings.Contains(out, `--accel (or NODEBAKE_ACCEL): accelerator "kmv": want auto, kvm or tcg`) {
 		t.Errorf("--accel kmv: exit %d: %s", code, out)

@@ -49,7 +49,10 @@ func Open(path string) (*Image, error) {
 	}
 	d, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly))
 	if err != nil {
-		return nil, fmt.Errorf("opening %s: %w", path, err)
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, fmt.Errorf("opening %s: %w", path, err)
+		}
+		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotImage, err)
 	}
 	img := &Image{d: d}
 	t, err := d.GetPartitionTable()
