@@ -159,12 +159,8 @@ func (t *Target) file(ctx context.Context, f types.File, o *owners, res *Result)
 	if planned, ok := t.Done[op+":planned"]; ok && exists && planned == sum(existing) {
 		return t.record(op, planned) // written, not yet recorded
 	}
-	for i, a := range f.Append {
-		frag, err := t.Fetch.Fetch(ctx, a)
-		if err != nil {
-			return fmt.Errorf("append.%d: %w", i, err)
-		}
-		data = append(data, frag...)
+	if data, err = t.Fetch.appended(ctx, data, f.Append); err != nil {
+		return err
 	}
 	mode := os.FileMode(0o644)
 	if f.Mode != nil {

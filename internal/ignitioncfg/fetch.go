@@ -38,6 +38,34 @@ type Fetcher struct {
 // maxResource bounds one resource's size.
 const maxResource = 256 << 20
 
+// Contents is what a config's file holds once Apply has written it: its
+// contents (or existing, what is there, when it has none), then each of
+// its appends. A check of a file's contents must read these, not its
+// contents alone.
+func (f *Fetcher) Contents(ctx context.Context, file types.File, existing []byte) ([]byte, error) {
+	data := existing
+	if file.Contents.Source != nil {
+		var err error
+		if data, err = f.Fetch(ctx, file.Contents); err != nil {
+			return nil, fmt.Errorf("contents: %w", err)
+		}
+	}
+	return f.appended(ctx, data, file.Append)
+}
+
+// appended is data with each fragment fetched and added, in order.
+func (f *Fetcher) appended(ctx context.Context, data []byte, fragments []types.Resource) ([]byte, error) {
+	data = append([]byte(nil), data...)
+	for i, a := range fragments {
+		frag, err := f.Fetch(ctx, a)
+		if err != nil {
+			return nil, fmt.Errorf("append.%d: %w", i, err)
+		}
+		data = append(data, frag...)
+	}
+	return data, nil
+}
+
 // Fetch returns a resource's contents, decompressed, checked against its
 // verification hash.
 func (f *Fetcher) Fetch(ctx context.Context, r types.Resource) ([]byte, error) {

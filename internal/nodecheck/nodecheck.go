@@ -72,14 +72,17 @@ func Check(ctx context.Context, in Input) (*Result, error) {
 	}
 	res.Config = cfg
 	var kubeYAML []byte
+	found := false
 	for _, f := range cfg.Storage.Files {
 		if f.Path == kubeadm.ConfigPath {
-			if kubeYAML, err = in.Fetch.Fetch(ctx, f.Contents); err != nil {
+			// The file as written: its contents and every append.
+			if kubeYAML, err = in.Fetch.Contents(ctx, f, nil); err != nil {
 				return res, fmt.Errorf("%s: %w", kubeadm.ConfigPath, err)
 			}
+			found = true
 		}
 	}
-	if kubeYAML == nil {
+	if !found {
 		return res, ErrNoKubeadm
 	}
 	kc, err := kubeadm.ParseConfig(kubeYAML)

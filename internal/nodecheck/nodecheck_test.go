@@ -135,3 +135,23 @@ func TestCheckSaysWhy(t *testing.T) {
 		t.Errorf("Check = %v", err)
 	}
 }
+
+// TestCheckReadsTheFileAsWritten: the kubeadm configuration checked is
+// its contents and every append, as the node gets it; an appended
+// ClusterConfiguration cannot slip an unpinned version past the check.
+func TestCheckReadsTheFileAsWritten(t *testing.T) {
+	unpin := "---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: stable\n"
+	raw, err := json.Marshal(map[string]any{"ignition": map[string]any{"version": "3.4.0"}, "storage": map[string]any{"files": []any{
+		map[string]any{"path": kubeadm.ConfigPath, "mode": 0o600,
+			"contents": map[string]any{"source": "data:," + url.PathEscape(initPinned)},
+			"append":   []any{map[string]any{"source": "data:," + url.PathEscape(unpin)}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	target := &target{baked: "v1.37.2"}
+	_, err = Check(context.Background(), Input{Config: raw, Fetch: &ignitioncfg.Fetcher{Deadline: time.Second}, Target: target, Scratch: t.TempDir()})
+	if !errors.Is(err, kubeadm.ErrVersionMismatch) || !strings.Contains(err.Error(), `"stable"`) {
+		t.Errorf("Check = %v, want the appended version refused", err)
+	}
+}
