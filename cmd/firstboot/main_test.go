@@ -99,6 +99,8 @@ func TestRenderIsValid(t *testing.T) {
 
 func TestRenderRefuses(t *testing.T) {
 	badPatches, noPatches := t.TempDir(), t.TempDir()
+	evil := filepath.Join(t.TempDir(), "evil")
+	os.WriteFile(evil, []byte("#!/bin/sh\n"), 0o755)
 	os.WriteFile(filepath.Join(badPatches, "apiserver.yaml"), []byte("spec: {}\n"), 0o644)
 	for _, c := range []struct {
 		args []string
@@ -113,6 +115,18 @@ func TestRenderRefuses(t *testing.T) {
 		{[]string{"render", "--role", "join"}, "--endpoint and --token: needed to join"},
 		{[]string{"render", "--role", "init", "--leader-election-lease", "5s"}, "--leader-election-lease: must be at least 15s"},
 		{[]string{"render", "--role", "control-plane", "--token", "abcdef.0123456789abcdef", "--endpoint", "x:6443", "--ca-cert-hash", "sha256:" + strings.Repeat("0", 64)}, "--certificate-key: needed for a control-plane join"},
+		// What kubeadm, the node or validate would refuse later.
+		{[]string{"render", "--role", "init", "--pod-cidr", "10.96.0.0/16"}, "--pod-cidr and --service-cidr: 10.96.0.0/16 and 10.96.0.0/12 overlap"},
+		{[]string{"render", "--role", "init", "--pod-cidr", "10.0.0.0/8", "--service-cidr", "10.1.0.0/16"}, "overlap"},
+		{[]string{"render", "--role", "init", "--pod-cidr", "banana"}, `--pod-cidr: "banana" must be a network`},
+		{[]string{"render", "--role", "init", "--pod-cidr", "0.0.0.0/0"}, "is every address"},
+		{[]string{"render", "--role", "init", "--service-cidr", "10.96.0.1/12"}, "has host bits set"},
+		{[]string{"render", "--role", "init", "--node-name", "My_Node"}, `--node-name: "My_Node" must be a DNS name`},
+		{[]string{"render", "--role", "init", "--node-name", "cp-1\nevil"}, "--node-name"},
+		{[]string{"render", "--role", "init", "--advertise-address", "not-an-ip"}, `--advertise-address: "not-an-ip" must be an IP address`},
+		{[]string{"render", "--role", "init", "--file", "/usr/bin/evil=" + evil}, "/usr/bin/evil"},
+		{[]string{"render", "--role", "init", "--ssh-key", "/root/.ssh/id_ed25519.pub.typo"}, "neither an SSH public key"},
+		{[]string{"render", "--role", "init", "--ssh-key", evil}, "neither an SSH public key"},
 	} {
 		if code, out := execute(t, c.args...); code != exitBadInput || !strings.Contains(out, c.want) {
 			t.Errorf("%v exited %d, want %d and %q: %s", c.args, code, exitBadInput, c.want, out)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/nodebake/nodebake/internal/defaults"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/nodecheck"
 )
 
 func newRenderCmd() *cobra.Command {
@@ -90,14 +92,21 @@ func newRenderCmd() *cobra.Command {
 				rs.Files = append(rs.Files, ignitioncfg.RenderFile{Path: dest, Data: data, Mode: mode})
 			}
 			for _, k := range sshKeys {
-				if data, err := os.ReadFile(k); err == nil {
-					k = strings.TrimSpace(string(data))
+				key, err := sshKey(k)
+				if err != nil {
+					return fmt.Errorf("%w: --ssh-key: %v", errUsage, err)
 				}
-				rs.SSHKeys = append(rs.SSHKeys, k)
+				rs.SSHKeys = append(rs.SSHKeys, key)
 			}
 			out, err := ignitioncfg.Render(rs)
 			if err != nil {
 				return err
+			}
+			// What render writes, validate accepts: the same check, so a
+			// --file into /usr, say, is refused here and not on the node.
+			res, err := nodecheck.Check(cmd.Context(), nodecheck.Input{Config: out, Fetch: &ignitioncfg.Fetcher{Deadline: time.Second}})
+			if err != nil {
+				return fmt.Errorf("%w: the rendered config: %s", errInvalid, kubeadm.RedactError(err, secretsOf(res)))
 			}
 			_, err = cmd.OutOrStdout().Write(out)
 			return err
@@ -160,6 +169,7 @@ var renderFlags = map[string]string{
 	"Role": "--role", "KubernetesVersion": "--kubernetes-version", "Endpoint": "--endpoint", "Token": "--token",
 	"CACertHashes": "--ca-cert-hash (or --ca-cert)", "CertificateKey": "--certificate-key",
 	"EncryptionAlgorithm": "--encryption-algorithm", "LeaderElectionLease": "--leader-election-lease",
+	"NodeName": "--node-name", "AdvertiseAddress": "--advertise-address", "PodCIDR": "--pod-cidr", "ServiceCIDR": "--service-cidr",
 }
 
 // flagErrors says Render's errors in this command's flags, one a line.
@@ -186,4 +196,33 @@ func flagErrors(err error) string {
 		lines = append(lines, strings.Join(flags, " and ")+": "+oe.Message)
 	}
 	return strings.Join(lines, "\n")
+}
+
+// secretsOf are the secrets of a checked config, if it parsed that far.
+func secretsOf(res *nodecheck.Result) []string {
+	if res == nil || res.Kubeadm == nil {
+		return nil
+	}
+	return res.Kubeadm.Secrets
+}
+
+// sshKeyTypes are the key types of OpenSSH's public keys.
+var sshKeyTypes = []string{
+	"ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521",
+	"sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+}
+
+// sshKey is arg as an SSH public key: the key itself, or a file holding
+// one. Anything else, a mistyped path among them, is refused rather than
+// baked in as a key.
+func sshKey(arg string) (string, error) {
+	key := arg
+	if data, err := os.ReadFile(arg); err == nil {
+		key = strings.TrimSpace(string(data))
+	}
+	fields := strings.Fields(key)
+	if strings.ContainsAny(key, "\r\n") || len(fields) < 2 || !slices.Contains(sshKeyTypes, fields[0]) {
+		return "", fmt.Errorf("%q is neither an SSH public key (such as ssh-ed25519 AAAA...) nor a file holding one", arg)
+	}
+	return key, nil
 }

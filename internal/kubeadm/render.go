@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
@@ -79,6 +80,33 @@ func leaderElection(lease time.Duration) []any {
 	}
 }
 
+// defaultServiceCIDR is kubeadm's service network when none is given.
+var defaultServiceCIDR = netip.MustParsePrefix("10.96.0.0/12")
+
+// nodeNameRE is a DNS-1123 subdomain, what Kubernetes takes as a node
+// name (and what the hostname file gets).
+var nodeNameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// cidr parses a network option; "" is none. A network must be written as
+// one (no host bits) and cannot be everything.
+func cidr(s, option string, bad func([]string, string, ...any)) (netip.Prefix, bool) {
+	if s == "" {
+		return netip.Prefix{}, false
+	}
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		bad([]string{option}, "%q must be a network, such as 10.244.0.0/16", s)
+	case p != p.Masked():
+		bad([]string{option}, "%q has host bits set: the network is %s", s, p.Masked())
+	case p.Bits() == 0:
+		bad([]string{option}, "%q is every address: a node could reach nothing else", s)
+	default:
+		return p, true
+	}
+	return netip.Prefix{}, false
+}
+
 var (
 	tokenFormatRE   = regexp.MustCompile(`^[a-z0-9]{6}\.[a-z0-9]{16}$`)
 	certKeyFormatRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
@@ -114,6 +142,22 @@ func Render(o RenderOptions) ([]byte, error) {
 		if !caHashRE.MatchString(h) {
 			bad(one("CACertHashes"), "%q must be sha256: and 64 hex digits", h)
 		}
+	}
+	if o.NodeName != "" && (len(o.NodeName) > 253 || !nodeNameRE.MatchString(o.NodeName)) {
+		bad(one("NodeName"), "%q must be a DNS name: lower-case letters, digits, '-' and '.', at most 253, a letter or digit at each end", o.NodeName)
+	}
+	if o.AdvertiseAddress != "" {
+		if a, err := netip.ParseAddr(o.AdvertiseAddress); err != nil || a.Zone() != "" {
+			bad(one("AdvertiseAddress"), "%q must be an IP address", o.AdvertiseAddress)
+		}
+	}
+	pods, podsOK := cidr(o.PodCIDR, "PodCIDR", bad)
+	services, servicesOK := cidr(o.ServiceCIDR, "ServiceCIDR", bad)
+	if o.ServiceCIDR == "" {
+		services, servicesOK = defaultServiceCIDR, true
+	}
+	if o.PodCIDR != "" && podsOK && servicesOK && pods.Overlaps(services) {
+		bad([]string{"PodCIDR", "ServiceCIDR"}, "%s and %s overlap: a pod address would also be a service's", pods, services)
 	}
 	nodeReg := map[string]any{"criSocket": "unix:///run/containerd/containerd.sock"}
 	// kubeadm's default timeouts fit fast machines; a slow VM (no KVM, a
