@@ -23,7 +23,7 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			l, err := readLock(opts.path, locked)
+			l, err := readLock(p, opts.path, locked)
 			if err != nil {
 				return err
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/imager"
 	"github.com/nodebake/nodebake/internal/lock"
+	"github.com/nodebake/nodebake/internal/profile"
 )
 
 func newLockCmd(g *globalOptions) *cobra.Command {
@@ -46,16 +47,22 @@ func newLockCmd(g *globalOptions) *cobra.Command {
 }
 
 // readLock reads the profile's lock. Without --locked a missing lock is
-// no error: it only supplies pins.
-func readLock(profilePath string, locked bool) (*lock.Lock, error) {
-	l, err := lock.Read(lock.Path(profilePath))
+// no error: it only supplies pins. A lock made for another profile or
+// suite is refused before any work.
+func readLock(p *profile.Profile, profilePath string, locked bool) (*lock.Lock, error) {
+	path := lock.Path(profilePath)
+	l, err := lock.Read(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist) && !locked:
 		return nil, nil
 	case errors.Is(err, fs.ErrNotExist):
-		return nil, fmt.Errorf("%w: --locked: %s does not exist; run imagebuild lock", errBadLock, lock.Path(profilePath))
+		return nil, fmt.Errorf("%w: --locked: %s does not exist; run imagebuild lock", errBadLock, path)
 	case err != nil:
 		return nil, fmt.Errorf("%w: %v", errBadLock, err)
+	}
+	if l.Profile != p.Metadata.Name || l.Suite != p.Spec.Base.Suite {
+		return nil, fmt.Errorf("%w: %s is the lock of profile %q on %s, not of %q on %s; run imagebuild lock",
+			errBadLock, path, l.Profile, l.Suite, p.Metadata.Name, p.Spec.Base.Suite)
 	}
 	return l, nil
 }

@@ -164,3 +164,40 @@ func TestLockedBuildNeedsALock(t *testing.T) {
 		t.Errorf("a drift exits %d, want %d", got, exitDrift)
 	}
 }
+
+// TestALockOfAnotherProfileIsRefused: a lock made for another profile or
+// suite is bad input for validate and build, before any work; a profile
+// named *.lock would be its own lock and is refused.
+func TestALockOfAnotherProfileIsRefused(t *testing.T) {
+	good := "apiVersion: nodebake.dev/v1alpha1\nkind: Profile\nmetadata: {name: good}\nspec: {}\n"
+	for name, lockDoc := range map[string]string{
+		"another profile": "apiVersion: nodebake.dev/v1alpha1\nkind: Lock\nprofile: other\nsuite: bookworm\npackages: []\n",
+		"another suite":   "apiVersion: nodebake.dev/v1alpha1\nkind: Lock\nprofile: good\nsuite: trixie\npackages: []\n",
+	} {
+		p := writeProfile(t, good)
+		if err := os.WriteFile(lock.Path(p), []byte(lockDoc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		for _, args := range [][]string{
+			{"validate", "-p", p, "--source-dir", "../.."},
+			{"build", "-p", p, "--source-dir", "../..", "-o", out, "--cache-dir", t.TempDir()},
+		} {
+			code, msg := execute(t, args...)
+			if code != exitBadInput || !strings.Contains(msg, "p.lock is the lock of profile") {
+				t.Errorf("%s: %s: exit %d: %s", name, args[0], code, msg)
+			}
+		}
+		if _, err := os.Stat(out); !os.IsNotExist(err) {
+			t.Errorf("%s: build made %s", name, out)
+		}
+	}
+	self := filepath.Join(t.TempDir(), "p.lock")
+	os.WriteFile(self, []byte(good), 0o644)
+	if code, msg := execute(t, "lock", "-p", self, "--source-dir", "../.."); code != exitBadInput || !strings.Contains(msg, "would be its own lock file") {
+		t.Errorf("lock -p p.lock: exit %d: %s", code, msg)
+	}
+	if data, _ := os.ReadFile(self); string(data) != good {
+		t.Errorf("the profile was overwritten: %q", data)
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -21,8 +22,16 @@ func (o *profileOptions) load(cmd *cobra.Command, g *globalOptions) (*slog.Logge
 	if err != nil {
 		return nil, nil, err
 	}
-	p, err := profile.Load(o.path, o.sourceDir)
+	p, err := o.profile()
 	return log, p, err
+}
+
+// profile loads and validates the profile.
+func (o *profileOptions) profile() (*profile.Profile, error) {
+	if lock.Path(o.path) == o.path {
+		return nil, fmt.Errorf("%w: %s: a profile named *.lock would be its own lock file; name it *.yaml", errUsage, o.path)
+	}
+	return profile.Load(o.path, o.sourceDir)
 }
 
 func (o *profileOptions) addFlags(cmd *cobra.Command) {
@@ -37,8 +46,12 @@ func newValidateCmd(_ *globalOptions) *cobra.Command {
 		Short: "Check a profile and print every problem with its path",
 		Args:  exactArgs(0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := profile.Load(opts.path, opts.sourceDir)
+			p, err := opts.profile()
 			if err != nil {
+				return err
+			}
+			// The lock beside it, if any, must be this profile's.
+			if _, err := readLock(p, opts.path, false); err != nil {
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%s: valid (profile %s, digest %s)\n", opts.path, p.Metadata.Name, p.Digest()[:12])
