@@ -101,7 +101,7 @@ func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
 		{"kit network", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    network: {plugin: calico}", 1),
 			[]string{`spec.kit.network.plugin: must be "flannel" or "none", not "calico"`}},
 		{"flannel network", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    network: {podCIDR: 10.244.1.0/16, version: latest}", 1),
-			[]string{"spec.kit.network.version: must be a version such as v0.28.10", "spec.kit.network.podCIDR: must be an IPv4 network of /24 or larger"}},
+			[]string{"spec.kit.network.version: must be a version such as v0.28.10", "spec.kit.network.podCIDR: must be an IPv4 network from /8 to /24"}},
 		{"no network", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    network: {plugin: none, podCIDR: 10.244.0.0/16}\n    components:\n      flannel-cni: {version: v0.9.1}", 1),
 			[]string{"spec.kit.network: plugin none takes no version or podCIDR", "spec.kit.components.flannel-cni: only a kit whose network plugin is flannel has it"}},
 		{"kit versions and skew", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    kubernetesVersion: v1.37\n    components:\n      kubelet: {version: v1.36.3}\n      containerd: {version: v1.7.20}\n      runc: {source: url}\n      crictl: {source: ftp}\n      cni-plugins: {source: file, path: rel/cni.tgz, sha256: ABC}\n      docker: {version: v1.0.0}", 1),
@@ -111,6 +111,20 @@ func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
 				"spec.kit.components.docker: unknown component", `spec.kit.components.kubeadm.version: must be a version such as v1.2.3, not "v1.37"`, `spec.kit.components.kubectl.version: must be a version such as v1.2.3, not "v1.37"`}},
 		{"outputs and epoch", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {formats: [vmdk]}\n  sourceDateEpoch: 5", 1),
 			[]string{`spec.outputs.formats[0]: must be raw or qcow2, not "vmdk"`, "spec.sourceDateEpoch: must be at least 315532800"}},
+		{"epoch past squashfs", strings.Replace(validDoc, "spec: {}", "spec:\n  sourceDateEpoch: 4294967296", 1),
+			[]string{"spec.sourceDateEpoch: must be at most 4294967295 (2106-02-07"}},
+		{"sizes past the layout", strings.Replace(validDoc, "spec: {}", "spec:\n  disk: {rootSize: 4194304TiB, stateSize: 17TiB}", 1),
+			[]string{"spec.disk.rootSize: must be at most 1TiB", "spec.disk.stateSize: must be at most 16TiB"}},
+		{"control characters and a bare owned argument", strings.Replace(validDoc, "spec: {}", "spec:\n  kernel: {cmdline: [\"quiet\\rroot=/dev/sdb\", \"a\\vb\", \"c\\fd\", \"e\\0f\", systemd.gpt_auto]}", 1),
+			[]string{"spec.kernel.cmdline[0]: must be one argument without spaces, quotes or control characters", "spec.kernel.cmdline[1]: must be one argument",
+				"spec.kernel.cmdline[2]: must be one argument", "spec.kernel.cmdline[3]: must be one argument", `spec.kernel.cmdline[4]: "systemd.gpt_auto" is set by the builder`}},
+		{"a pod network of everything", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    network: {podCIDR: 0.0.0.0/0}", 1),
+			[]string{"spec.kit.network.podCIDR: must be an IPv4 network from /8 to /24"}},
+		{"output in the root", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: /}", 1), []string{`spec.outputs.dir: "/" is the root folder`}},
+		{"output in /etc", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: /etc/nodebake}", 1), []string{`spec.outputs.dir: "/etc/nodebake" is in the system folder /etc`}},
+		{"output climbing to the root", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: ../../../../../../../..}", 1), []string{"is the root folder"}},
+		{"output is /var", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: /var}", 1), []string{`spec.outputs.dir: "/var" is a system folder itself`}},
+		{"output is a file", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: /dev/null}", 1), []string{`spec.outputs.dir: "/dev/null" is in the system folder /dev`}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -172,5 +186,19 @@ func TestSizes(t *testing.T) {
 	}
 	if got := FormatSize(1 << 30); got != "1GiB" {
 		t.Errorf("FormatSize = %q", got)
+	}
+}
+
+func TestValidateRefusesAnOutputFile(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "out")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p, problems := Parse([]byte(strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: "+file+"}", 1)))
+	if len(problems) == 0 {
+		problems = Validate(p, "")
+	}
+	if len(problems) != 1 || !strings.Contains(problems[0].String(), "is an existing file, not a folder") {
+		t.Errorf("problems %v", problems)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"unicode"
 )
 
 // Limits a profile is checked against.
@@ -16,9 +17,13 @@ const (
 	MinESPSize   = 64 * MiB
 	MaxESPSize   = 4 * GiB
 	MinRootSize  = 1 * GiB
+	MaxRootSize  = 1 << 40 // 1TiB: two slots of it, and the disk stays far from any tool's limit
 	MinStateSize = 256 * MiB
-	// minEpoch is 1980-01-01, the earliest time FAT can store.
+	MaxStateSize = 16 << 40 // 16TiB: ext4's limit with 4KiB blocks and no 64bit feature
+	// minEpoch is 1980-01-01, the earliest time FAT can store; maxEpoch is
+	// 2106-02-07, the last squashfs can (its times are 32-bit).
 	minEpoch = 315532800
+	maxEpoch = 1<<32 - 1
 )
 
 // Suites are the Debian suites a profile may build from.
@@ -72,16 +77,16 @@ func Validate(p *Profile, sourceDir string) []FieldError {
 	for i, arg := range s.Kernel.Cmdline {
 		path := fmt.Sprintf("spec.kernel.cmdline[%d]", i)
 		switch {
-		case arg == "" || strings.ContainsAny(arg, " \t\n\"'"):
-			add(path, "must be one argument without spaces or quotes, not %q", arg)
+		case arg == "" || strings.ContainsAny(arg, " \"'") || strings.ContainsFunc(arg, unicode.IsControl):
+			add(path, "must be one argument without spaces, quotes or control characters, not %q", arg)
 		case ownsArg(arg):
 			add(path, "%q is set by the builder and cannot be given", arg)
 		}
 	}
 
 	checkSize(add, "spec.disk.espSize", s.Disk.ESPSize, MinESPSize, MaxESPSize)
-	checkSize(add, "spec.disk.rootSize", s.Disk.RootSize, MinRootSize, 0)
-	checkSize(add, "spec.disk.stateSize", s.Disk.StateSize, MinStateSize, 0)
+	checkSize(add, "spec.disk.rootSize", s.Disk.RootSize, MinRootSize, MaxRootSize)
+	checkSize(add, "spec.disk.stateSize", s.Disk.StateSize, MinStateSize, MaxStateSize)
 
 	for _, k := range sortedKeys(s.Node.Sysctls) {
 		path := "spec.node.sysctls[" + k + "]"
@@ -122,6 +127,8 @@ func Validate(p *Profile, sourceDir string) []FieldError {
 
 	if s.Outputs.Dir == "" {
 		add("spec.outputs.dir", "must not be empty")
+	} else if msg := checkOutputDir(s.Outputs.Dir); msg != "" {
+		add("spec.outputs.dir", "%s", msg)
 	}
 	if len(s.Outputs.Formats) == 0 {
 		add("spec.outputs.formats", "must name at least one of raw, qcow2")
@@ -136,6 +143,9 @@ func Validate(p *Profile, sourceDir string) []FieldError {
 	}
 	if s.SourceDateEpoch != nil && *s.SourceDateEpoch < minEpoch {
 		add("spec.sourceDateEpoch", "must be at least %d (1980-01-01), not %d", minEpoch, *s.SourceDateEpoch)
+	}
+	if s.SourceDateEpoch != nil && *s.SourceDateEpoch > maxEpoch {
+		add("spec.sourceDateEpoch", "must be at most %d (2106-02-07, the last time squashfs stores), not %d", int64(maxEpoch), *s.SourceDateEpoch)
 	}
 	return errs
 }
@@ -154,13 +164,43 @@ func checkSize(add func(string, string, ...any), path, value string, minimum, ma
 	}
 }
 
+// ownsArg: an owned argument, with any value, or bare (systemd reads a
+// bare systemd.gpt_auto as true).
 func ownsArg(arg string) bool {
 	for _, o := range ownedArgs {
-		if arg == o || (strings.HasSuffix(o, "=") && strings.HasPrefix(arg, o)) {
+		if arg == o || arg == strings.TrimSuffix(o, "=") || (strings.HasSuffix(o, "=") && strings.HasPrefix(arg, o)) {
 			return true
 		}
 	}
 	return false
+}
+
+// systemDirs are folders an output folder may not be, nor be inside:
+// a build writes gigabytes there, and removes what it replaces.
+var systemDirs = []string{"/bin", "/boot", "/dev", "/etc", "/lib", "/lib32", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr"}
+
+// checkOutputDir says what is wrong with an output folder, or "". A
+// relative one is taken from the working directory, as the build takes it.
+func checkOutputDir(dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err.Error()
+	}
+	if abs == "/" {
+		return fmt.Sprintf("%q is the root folder", dir)
+	}
+	for _, d := range systemDirs {
+		if abs == d || strings.HasPrefix(abs, d+"/") {
+			return fmt.Sprintf("%q is in the system folder %s", dir, d)
+		}
+	}
+	if filepath.Dir(abs) == "/" && (abs == "/var" || abs == "/home" || abs == "/root" || abs == "/opt" || abs == "/srv" || abs == "/mnt" || abs == "/media") {
+		return fmt.Sprintf("%q is a system folder itself; use a folder inside it", dir)
+	}
+	if fi, err := os.Stat(abs); err == nil && !fi.IsDir() {
+		return fmt.Sprintf("%q is an existing file, not a folder", dir)
+	}
+	return ""
 }
 
 func sortedKeys(m map[string]string) []string {

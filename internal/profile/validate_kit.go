@@ -35,8 +35,8 @@ func validateKit(k *Kit) []FieldError {
 		if !semverRE.MatchString(k.Network.Version) {
 			add("spec.kit.network.version", "must be a version such as v0.28.10, not %q", k.Network.Version)
 		}
-		if p, err := netip.ParsePrefix(k.Network.PodCIDR); err != nil || p != p.Masked() || !p.Addr().Is4() || p.Bits() > 24 {
-			add("spec.kit.network.podCIDR", "must be an IPv4 network of /24 or larger, such as 10.244.0.0/16, not %q", k.Network.PodCIDR)
+		if p, err := netip.ParsePrefix(k.Network.PodCIDR); err != nil || p != p.Masked() || !p.Addr().Is4() || p.Bits() > 24 || p.Bits() < 8 {
+			add("spec.kit.network.podCIDR", "must be an IPv4 network from /8 to /24, such as 10.244.0.0/16, not %q", k.Network.PodCIDR)
 		}
 	case NetworkNone:
 		if k.Network.Version != "" || k.Network.PodCIDR != "" {
