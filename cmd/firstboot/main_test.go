@@ -147,8 +147,10 @@ func TestValidateRejects(t *testing.T) {
 			t.Errorf("%s: exit %d: %s", name, code, out)
 		}
 	}
-	if code, _ := execute(t, "validate", filepath.Join(dir, "missing.ign")); code != exitFailed {
-		t.Errorf("a missing file exits %d", code)
+	for _, p := range []string{filepath.Join(dir, "missing.ign"), dir, "/dev/zero"} {
+		if code, out := execute(t, "validate", p); code != exitBadInput {
+			t.Errorf("validate %s exits %d: %s", p, code, out)
+		}
 	}
 }
 

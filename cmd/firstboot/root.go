@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/inputfile"
 	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/nodecheck"
 )
@@ -45,7 +46,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.Is(err, errUsage), errors.Is(err, errInvalid), errors.As(err, &inv),
 		errors.Is(err, ignitioncfg.ErrSpec2), errors.Is(err, ignitioncfg.ErrVersion),
-		errors.Is(err, nodecheck.ErrNoKubeadm), errors.Is(err, kubeadm.ErrInvalidConfig):
+		errors.Is(err, nodecheck.ErrNoKubeadm), errors.Is(err, kubeadm.ErrInvalidConfig), errors.Is(err, inputfile.ErrInput):
 		return exitBadInput
 	default:
 		return exitFailed

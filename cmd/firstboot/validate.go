@@ -2,15 +2,18 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
+	"github.com/nodebake/nodebake/internal/inputfile"
 	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/nodecheck"
 )
+
+// maxConfigSize bounds an Ignition config read from a file.
+const maxConfigSize = 64 << 20
 
 func newValidateCmd() *cobra.Command {
 	var image string
@@ -24,7 +27,7 @@ func newValidateCmd() *cobra.Command {
 			"it bakes every image kubeadm will need.",
 		Args: exactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			raw, err := os.ReadFile(args[0])
+			raw, err := inputfile.Read(args[0], maxConfigSize)
 			if err != nil {
 				return err
 			}

@@ -59,8 +59,12 @@ func TestValidateExitCodes(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	if code, _ := execute(t, "validate", "-p", filepath.Join(t.TempDir(), "missing.yaml")); code != exitFailed {
-		t.Errorf("missing file: exit %d, want %d", code, exitFailed)
+	// A profile that is not there, or not a file, is bad input, as a
+	// missing image is for inspect; a FIFO or a device is not waited on.
+	for _, p := range []string{filepath.Join(t.TempDir(), "missing.yaml"), t.TempDir(), "/dev/zero"} {
+		if code, out := execute(t, "validate", "-p", p); code != exitBadInput {
+			t.Errorf("validate -p %s: exit %d, want %d: %s", p, code, exitBadInput, out)
+		}
 	}
 	if code, _ := execute(t, "validate", "--no-such-flag"); code != exitBadInput {
 		t.Errorf("bad flag: exit %d, want %d", code, exitBadInput)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/images"
+	"github.com/nodebake/nodebake/internal/inputfile"
 	"github.com/nodebake/nodebake/internal/kit"
 	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/profile"
@@ -93,7 +94,7 @@ func exitCode(err error) int {
 	case lock.IsDrift(err):
 		return exitDrift
 	case errors.Is(err, errUsage), errors.Is(err, profile.ErrInvalid), errors.Is(err, errBadLock),
-		errors.Is(err, kit.ErrUnpinned), errors.Is(err, images.ErrUnpinned), isBadImage(err):
+		errors.Is(err, kit.ErrUnpinned), errors.Is(err, images.ErrUnpinned), isBadImage(err), errors.Is(err, inputfile.ErrInput):
 		return exitBadInput
 	default:
 		return exitFailed

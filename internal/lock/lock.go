@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/inputfile"
 )
 
 const (
@@ -89,7 +89,7 @@ func Path(profilePath string) string {
 
 // Read loads a lock file.
 func Read(path string) (*Lock, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, 16<<20)
 	if err != nil {
 		return nil, err
 	}

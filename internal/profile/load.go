@@ -5,14 +5,18 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"os"
+
+	"github.com/nodebake/nodebake/internal/inputfile"
 )
+
+// MaxProfileSize bounds a profile file.
+const MaxProfileSize = 1 << 20
 
 // Load reads a profile file strictly (an unknown field is an error), fills
 // its defaults and validates it against sourceDir. Every problem is
 // returned together in a *ValidationError.
 func Load(path, sourceDir string) (*Profile, error) {
-	data, err := os.ReadFile(path)
+	data, err := inputfile.Read(path, MaxProfileSize)
 	if err != nil {
 		return nil, fmt.Errorf("reading profile: %w", err)
 	}
