@@ -2,9 +2,23 @@ package ignitioncfg
 
 import (
 	"fmt"
+	"net/url"
 	"path"
+	"regexp"
+	"slices"
 	"strings"
 )
+
+var (
+	// userRE is a name useradd and groupadd take, and no option or path.
+	userRE = regexp.MustCompile(`^[a-z_][a-z0-9_-]{0,31}$`)
+	// unitRE is a systemd unit name; none starts with '-', so none
+	// reaches systemctl as an option.
+	unitRE = regexp.MustCompile(`^[a-zA-Z0-9_:.@\\][a-zA-Z0-9_:.@\\-]*\.(service|socket|device|mount|automount|swap|target|path|timer|slice|scope)$`)
+)
+
+// Schemes are the sources a node fetches a resource from.
+var Schemes = []string{"data", "http", "https"}
 
 // Writable are the trees of a nodebake node that persist and can be
 // written: /etc (an overlay on the state partition), /var and the homes
@@ -33,8 +47,21 @@ func Check(c Config) []Problem {
 			bad(jsonPath, "%s is on the %s root filesystem; a node writes only under %s", p, ErrReadOnly, strings.Join(Writable, ", "))
 		}
 	}
+	checkSource := func(jsonPath string, src *string) {
+		if src == nil {
+			return
+		}
+		u, err := url.Parse(*src)
+		if err != nil || !slices.Contains(Schemes, u.Scheme) {
+			bad(jsonPath, "%.80q: a node fetches only %s sources", *src, strings.Join(Schemes, ", "))
+		}
+	}
 	for i, f := range c.Storage.Files {
 		checkPath(fmt.Sprintf("$.storage.files.%d.path", i), f.Path)
+		checkSource(fmt.Sprintf("$.storage.files.%d.contents.source", i), f.Contents.Source)
+		for j, a := range f.Append {
+			checkSource(fmt.Sprintf("$.storage.files.%d.append.%d.source", i, j), a.Source)
+		}
 	}
 	for i, d := range c.Storage.Directories {
 		checkPath(fmt.Sprintf("$.storage.directories.%d.path", i), d.Path)
@@ -46,7 +73,7 @@ func Check(c Config) []Problem {
 		}
 	}
 	for i, u := range c.Systemd.Units {
-		if strings.Contains(u.Name, "/") || u.Name == "" {
+		if !unitRE.MatchString(u.Name) {
 			bad(fmt.Sprintf("$.systemd.units.%d.name", i), "%q is not a unit name", u.Name)
 		}
 		for j, d := range u.Dropins {
@@ -56,8 +83,16 @@ func Check(c Config) []Problem {
 		}
 	}
 	for i, u := range c.Passwd.Users {
-		if u.HomeDir != nil && !isWritable(*u.HomeDir) {
-			bad(fmt.Sprintf("$.passwd.users.%d.homeDir", i), "%s is on the %s root filesystem", *u.HomeDir, ErrReadOnly)
+		if !userRE.MatchString(u.Name) {
+			bad(fmt.Sprintf("$.passwd.users.%d.name", i), "%q is not a user name: a lower-case letter or '_', then letters, digits, '_' or '-', at most 32", u.Name)
+		}
+		if u.HomeDir != nil {
+			checkPath(fmt.Sprintf("$.passwd.users.%d.homeDir", i), *u.HomeDir)
+		}
+	}
+	for i, g := range c.Passwd.Groups {
+		if !userRE.MatchString(g.Name) {
+			bad(fmt.Sprintf("$.passwd.groups.%d.name", i), "%q is not a group name", g.Name)
 		}
 	}
 	return out

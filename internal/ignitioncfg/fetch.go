@@ -53,6 +53,28 @@ func (f *Fetcher) Contents(ctx context.Context, file types.File, existing []byte
 	return f.appended(ctx, data, file.Append)
 }
 
+// CheckData fetches every data URL a config's files hold, contents and
+// appends, which needs no network, and reports each that would fail on
+// the node: one that does not decode, or does not match its hash.
+func (f *Fetcher) CheckData(ctx context.Context, c Config) []Problem {
+	var out []Problem
+	for i, file := range c.Storage.Files {
+		for j, r := range append([]types.Resource{file.Contents}, file.Append...) {
+			if r.Source == nil || !strings.HasPrefix(*r.Source, "data:") {
+				continue
+			}
+			if _, err := f.Fetch(ctx, r); err != nil {
+				where := fmt.Sprintf("$.storage.files.%d.contents", i)
+				if j > 0 {
+					where = fmt.Sprintf("$.storage.files.%d.append.%d", i, j-1)
+				}
+				out = append(out, Problem{Kind: "error", Path: where, Message: err.Error(), Fatal: true})
+			}
+		}
+	}
+	return out
+}
+
 // appended is data with each fragment fetched and added, in order.
 func (f *Fetcher) appended(ctx context.Context, data []byte, fragments []types.Resource) ([]byte, error) {
 	data = append([]byte(nil), data...)

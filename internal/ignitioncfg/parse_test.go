@@ -85,3 +85,33 @@ func TestCheckRefusesTheReadOnlyRoot(t *testing.T) {
 		t.Errorf("message %q", problems[0].Message)
 	}
 }
+
+// TestCheckRefusesWhatTheNodeWouldRefuse: sources a node cannot fetch,
+// user and group names that are options or paths, a homeDir that climbs
+// out of /home, and unit names that would reach systemctl as an option.
+func TestCheckRefusesWhatTheNodeWouldRefuse(t *testing.T) {
+	cfg, _, err := Parse([]byte(`{"ignition":{"version":"3.4.0"},
+		"storage":{"files":[
+			{"path":"/etc/a","contents":{"source":"s3://bucket/a"}},
+			{"path":"/etc/b","contents":{"source":"data:,ok"},"append":[{"source":"tftp://10.0.0.1/b"}]},
+			{"path":"/etc/c","contents":{"source":"https://example.invalid/c"}}]},
+		"passwd":{"users":[{"name":"../x"},{"name":"-o"},{"name":""},{"name":"core","homeDir":"/home/../usr/lib/evil"},{"name":"ok_user-1"}],
+			"groups":[{"name":"-g"}]},
+		"systemd":{"units":[{"name":"--root=.service"},{"name":"ok@1.service"},{"name":"dev-disk-by\\x2dlabel.mount"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, p := range Check(cfg) {
+		got = append(got, p.Path)
+	}
+	want := []string{
+		"$.storage.files.0.contents.source", "$.storage.files.1.append.0.source",
+		"$.systemd.units.0.name",
+		"$.passwd.users.0.name", "$.passwd.users.1.name", "$.passwd.users.2.name", "$.passwd.users.3.homeDir",
+		"$.passwd.groups.0.name",
+	}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("problems at\n%v, want\n%v", got, want)
+	}
+}

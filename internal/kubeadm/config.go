@@ -60,6 +60,9 @@ type doc struct {
 		BootstrapToken *struct {
 			Token string `json:"token"`
 		} `json:"bootstrapToken"`
+		File *struct {
+			KubeConfigPath string `json:"kubeConfigPath"`
+		} `json:"file"`
 		TLSBootstrapToken string `json:"tlsBootstrapToken"`
 	} `json:"discovery"`
 	ControlPlane *struct {
@@ -107,6 +110,9 @@ func ParseConfig(data []byte) (*Config, error) {
 				c.CertificateKey = d.ControlPlane.CertificateKey
 			}
 			c.NodeName = d.NodeRegistration.Name
+			if d.Discovery.BootstrapToken == nil && d.Discovery.File == nil {
+				return nil, fmt.Errorf("JoinConfiguration has no discovery: a node joins through discovery.bootstrapToken or discovery.file")
+			}
 			if d.Discovery.BootstrapToken != nil {
 				c.Secrets = append(c.Secrets, d.Discovery.BootstrapToken.Token)
 			}

@@ -71,6 +71,11 @@ func Check(ctx context.Context, in Input) (*Result, error) {
 		return res, &ignitioncfg.InvalidError{Problems: p}
 	}
 	res.Config = cfg
+	// Data URLs need no network: whatever would fail to decode or to
+	// match its hash on the node fails here.
+	if p := in.Fetch.CheckData(ctx, cfg); len(p) > 0 {
+		return res, &ignitioncfg.InvalidError{Problems: p}
+	}
 	var kubeYAML []byte
 	found := false
 	for _, f := range cfg.Storage.Files {
@@ -93,6 +98,10 @@ func Check(ctx context.Context, in Input) (*Result, error) {
 	res.Summary = fmt.Sprintf("role %s", kc.Role)
 	if kc.KubernetesVersion != "" {
 		res.Summary += ", Kubernetes " + kc.KubernetesVersion
+	}
+	if kc.Role == kubeadm.RoleInit && kc.KubernetesVersion == "" {
+		// Whatever the target: unpinned, kubeadm asks the internet.
+		return res, fmt.Errorf("%w: an init must pin kubernetesVersion (ClusterConfiguration), or kubeadm asks the internet", kubeadm.ErrVersionMismatch)
 	}
 	if in.Target == nil {
 		return res, nil

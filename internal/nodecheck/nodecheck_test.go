@@ -86,7 +86,7 @@ func TestCheck(t *testing.T) {
 		calls    []string
 	}{
 		{"a pinned init", initPinned, &target{baked: "v1.37.2"}, nil, kubeadm.RoleInit, []string{"version", "validate", "images v1.37.2"}},
-		{"an init that pins nothing", initUnpinned, &target{baked: "v1.37.2"}, kubeadm.ErrVersionMismatch, kubeadm.RoleInit, []string{"version"}},
+		{"an init that pins nothing", initUnpinned, &target{baked: "v1.37.2"}, kubeadm.ErrVersionMismatch, kubeadm.RoleInit, nil},
 		{"an init for another version", initOld, &target{baked: "v1.37.2"}, kubeadm.ErrVersionMismatch, kubeadm.RoleInit, []string{"version"}},
 		{"a worker", worker, &target{baked: "v1.37.2"}, nil, kubeadm.RoleJoin, []string{"version", "validate", "images v1.37.2"}},
 		{"a worker pinned to another version", workerPinned, &target{baked: "v1.37.2"}, kubeadm.ErrVersionMismatch, kubeadm.RoleJoin, []string{"version"}},
@@ -95,7 +95,9 @@ func TestCheck(t *testing.T) {
 		{"an image missing", controlPlane, &target{baked: "v1.37.2", missing: []string{"registry.k8s.io/etcd:3.7.0-0"}}, kubeadm.ErrImagesMissing, kubeadm.RoleControlPlane, []string{"version", "validate", "images v1.37.2"}},
 		{"no kubeadm configuration", "", &target{baked: "v1.37.2"}, ErrNoKubeadm, "", nil},
 		{"a kubeadm configuration that does not parse", "kind: [", &target{baked: "v1.37.2"}, kubeadm.ErrInvalidConfig, "", nil},
-		{"the config alone", initUnpinned, nil, nil, kubeadm.RoleInit, nil},
+		{"the config alone", initPinned, nil, nil, kubeadm.RoleInit, nil},
+		{"the config alone, an init that pins nothing", initUnpinned, nil, kubeadm.ErrVersionMismatch, kubeadm.RoleInit, nil},
+		{"a join with no discovery", "apiVersion: kubeadm.k8s.io/v1beta4\nkind: JoinConfiguration\n", nil, kubeadm.ErrInvalidConfig, "", nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -153,5 +155,24 @@ func TestCheckReadsTheFileAsWritten(t *testing.T) {
 	_, err = Check(context.Background(), Input{Config: raw, Fetch: &ignitioncfg.Fetcher{Deadline: time.Second}, Target: target, Scratch: t.TempDir()})
 	if !errors.Is(err, kubeadm.ErrVersionMismatch) || !strings.Contains(err.Error(), `"stable"`) {
 		t.Errorf("Check = %v, want the appended version refused", err)
+	}
+}
+
+// TestCheckVerifiesDataURLs: a data URL whose contents do not match its
+// hash fails here, offline, as it would on the node.
+func TestCheckVerifiesDataURLs(t *testing.T) {
+	raw, err := json.Marshal(map[string]any{"ignition": map[string]any{"version": "3.4.0"}, "storage": map[string]any{"files": []any{
+		map[string]any{"path": kubeadm.ConfigPath, "contents": map[string]any{"source": "data:," + url.PathEscape(initPinned)}},
+		map[string]any{"path": "/etc/motd", "contents": map[string]any{"source": "data:,hello",
+			"verification": map[string]any{"hash": "sha256-" + strings.Repeat("0", 64)}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Check(context.Background(), Input{Config: raw, Fetch: &ignitioncfg.Fetcher{Deadline: time.Second}})
+	var inv *ignitioncfg.InvalidError
+	if !errors.As(err, &inv) || len(inv.Problems) != 1 || inv.Problems[0].Path != "$.storage.files.1.contents" ||
+		!strings.Contains(inv.Problems[0].Message, "do not match their verification hash") {
+		t.Errorf("Check = %v", err)
 	}
 }
