@@ -222,7 +222,7 @@ func (im *imager) manifest(context.Context) error {
 	if im.baked != nil {
 		m.Kit = &manifest.Kit{KubernetesVersion: p.Spec.Kit.KubernetesVersion, Images: im.baked.Images}
 		for _, a := range im.baked.Programs {
-			m.Kit.Components = append(m.Kit.Components, a.Record())
+			m.Kit.Components = append(m.Kit.Components, a.Program)
 		}
 	}
 	data := m.Marshal()

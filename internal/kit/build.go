@@ -20,16 +20,11 @@ import (
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
-// Artifact is one built program of the kit.
+// Artifact is one built program of the kit: the manifest's record of it,
+// and where it is on the build host.
 type Artifact struct {
-	Component string `json:"component"`
-	Name      string `json:"name"`
-	Version   string `json:"version"`
-	Source    string `json:"source"` // such as go:k8s.io/kubernetes@v1.37.2
-	Dest      string `json:"dest"`   // path in the image
-	SHA256    string `json:"sha256"`
-	Size      int64  `json:"size"`
-	Path      string `json:"-"` // the cached file on the build host
+	manifest.Program
+	Path string `json:"-"` // the cached file on the build host
 }
 
 // Builder builds kit components and caches them.
@@ -269,18 +264,10 @@ func (b *Builder) artifact(name, version, source string, r recipe, bin binary, p
 	if err != nil {
 		return Artifact{}, err
 	}
-	return Artifact{
+	return Artifact{Program: manifest.Program{
 		Component: name, Name: bin.name, Version: version, Source: source,
-		Dest: r.dir + "/" + bin.name, SHA256: sum, Size: fi.Size(), Path: path,
-	}, nil
-}
-
-// Record is the artifact as the image's manifest lists it.
-func (a Artifact) Record() manifest.Component {
-	return manifest.Component{
-		Component: a.Component, Name: a.Name, Version: a.Version, Source: a.Source,
-		Dest: a.Dest, SHA256: a.SHA256, Size: a.Size,
-	}
+		Dest: r.dir + "/" + bin.name, SHA256: sum, Size: fi.Size(),
+	}, Path: path}, nil
 }
 
 // goMod is the module that builds a component: it requires the

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -100,7 +101,10 @@ func TestContainerdConfigCarriesSandboxAndSystemdCgroup(t *testing.T) {
 // whether cached or just built, so cold and warm builds agree.
 func TestArtifactsInRecipeOrder(t *testing.T) {
 	r := recipes["cni-plugins"]
-	arts := []Artifact{{Name: "tuning"}, {Name: "bridge"}, {Name: "portmap"}, {Name: "loopback"}}
+	var arts []Artifact
+	for _, name := range []string{"tuning", "bridge", "portmap", "loopback"} {
+		arts = append(arts, Artifact{Program: manifest.Program{Name: name}})
+	}
 	got := inRecipeOrder(r, arts)
 	var names []string
 	for _, a := range got {

@@ -58,8 +58,8 @@ type File struct {
 	Link   string `json:"link,omitempty"`
 }
 
-// Component is one program of the kit.
-type Component struct {
+// Program is one program of the kit.
+type Program struct {
 	Component string `json:"component"`
 	Name      string `json:"name"`
 	Version   string `json:"version"`
@@ -71,8 +71,8 @@ type Component struct {
 
 // Kit is the Kubernetes kit in the image.
 type Kit struct {
-	KubernetesVersion string      `json:"kubernetesVersion"`
-	Components        []Component `json:"components"`
+	KubernetesVersion string    `json:"kubernetesVersion"`
+	Components        []Program `json:"components"`
 	// Images are the baked images: what kubeadm needs for
 	// KubernetesVersion, and the pod network's.
 	Images []Image `json:"images"`
