@@ -28,11 +28,14 @@ var (
 	bins   = map[string]string{}
 )
 
-// TestMain removes the commands the tests built.
+// TestMain removes the commands and the shared test image the tests
+// built (the image's folder holds about 6 GB).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
+	for _, dir := range []string{binDir, testImageDir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
