@@ -149,6 +149,7 @@ func testImage(t testing.TB) string {
 		}
 		r := run(t, "build", "-p", "profiles/test.yaml", "-o", dir)
 		if r.code != 0 {
+			os.RemoveAll(dir)
 			testImageErr = r.stderr
 			return
 		}
