@@ -4,6 +4,7 @@
 set -eu
 packages="
 mmdebstrap
+bubblewrap
 qemu-system-x86
 qemu-utils
 ovmf

@@ -25,6 +25,13 @@ type Cmd struct {
 	Env   []string // added to the current environment
 	Dir   string
 	Stdin io.Reader
+	// Files are passed open to the program as descriptors 3, 4 and so on.
+	Files []*os.File
+	// As runs the program as this user, where nodebake runs as root.
+	As *User
+	// Label names the program in errors in place of Name and its first
+	// argument, for a program that runs another.
+	Label string
 	// Stdout receives the standard output when set; otherwise it is
 	// captured and returned by Run.
 	Stdout io.Writer
@@ -32,6 +39,9 @@ type Cmd struct {
 	// that report failures there but still exit 0.
 	Stderr io.Writer
 }
+
+// User is a numeric user and group to run a program as.
+type User struct{ UID, GID uint32 }
 
 // Runner starts programs and waits for them.
 type Runner struct {
@@ -58,7 +68,7 @@ func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("%s: %w", c.Name, ctx.Err())
 		}
-		return nil, fmt.Errorf("%s %s: %w: %s", c.Name, firstArg(c.Args), err, tail(stderr.String(), 2000))
+		return nil, fmt.Errorf("%s: %w: %s", c.label(), err, tail(stderr.String(), 2000))
 	}
 	return stdout.Bytes(), nil
 }
@@ -89,6 +99,10 @@ func (r *Runner) command(ctx context.Context, c Cmd, verb string) (*exec.Cmd, er
 	cmd.Env = append(environ(), c.Env...)
 	cmd.Dir = c.Dir
 	cmd.Stdin = c.Stdin
+	cmd.ExtraFiles = c.Files
+	if c.As != nil {
+		runAs(cmd, *c.As)
+	}
 	if r.Log != nil {
 		r.Log.Debug(verb, "cmd", c.Name, "args", strings.Join(c.Args, " "))
 	}
@@ -114,11 +128,14 @@ func Available(name string) bool {
 	return err == nil
 }
 
-func firstArg(args []string) string {
-	if len(args) == 0 {
-		return ""
+func (c Cmd) label() string {
+	switch {
+	case c.Label != "":
+		return c.Label
+	case len(c.Args) == 0:
+		return c.Name
 	}
-	return args[0]
+	return c.Name + " " + c.Args[0]
 }
 
 func tail(s string, n int) string {

@@ -8,5 +8,5 @@ import (
 // dieWithParent has the kernel kill a background program (QEMU) when
 // nodebake dies, however it dies, so no virtual machine outlives its test.
 func dieWithParent(cmd *exec.Cmd) {
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	sysProcAttr(cmd).Pdeathsig = syscall.SIGKILL
 }

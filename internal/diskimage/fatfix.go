@@ -6,8 +6,9 @@ import (
 	"io"
 )
 
-// fixFAT32 corrects two things go-diskfs v1.9's FAT32 writer gets wrong,
+// fixFAT32 corrects three things go-diskfs v1.9's FAT32 writer gets wrong,
 // which fsck.vfat reports:
+//   - a FAT too small for the clusters, at some sizes;
 //   - the ".." entry of a folder in the root folder must name cluster 0,
 //     not the root's cluster;
 //   - the FSInfo sector leaves the free cluster count "unknown".
@@ -43,6 +44,20 @@ func fixFAT32(rw interface {
 	dataStart := (reserved + fats*fatSize) * bps
 	clusterBytes := spc * bps
 	clusters := (total - reserved - fats*fatSize) / spc
+	// go-diskfs can size the FAT with room for fewer entries than the data
+	// area has clusters (it does for a 64 MiB partition). Shrink the file
+	// system to the clusters the FAT can name: the few left at the end
+	// go unused.
+	if room := int64(len(fat)/4) - 2; clusters > room {
+		clusters = room
+		total = reserved + fats*fatSize + clusters*spc
+		le.PutUint32(bs[32:], uint32(total))
+		for _, sector := range []int64{0, backup} {
+			if _, err := rw.WriteAt(bs, sector*bps); err != nil {
+				return fmt.Errorf("writing boot sector: %w", err)
+			}
+		}
+	}
 	entry := func(n uint32) uint32 { return le.Uint32(fat[4*n:]) & 0x0FFFFFFF }
 	offset := func(n uint32) int64 { return dataStart + int64(n-2)*clusterBytes }
 

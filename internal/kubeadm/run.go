@@ -58,11 +58,19 @@ func Class(err error) string {
 	return ""
 }
 
+// Runner runs a program: a command.Runner on the node, a
+// sandbox.Sandbox for an image's kubeadm on a host that only checks.
+type Runner interface {
+	Run(context.Context, command.Cmd) ([]byte, error)
+}
+
+var _ Runner = (*command.Runner)(nil)
+
 // Kubeadm runs the image's kubeadm. Its output is redacted of Secrets
 // (and anything shaped like a bootstrap token or certificate key) before
 // it reaches an error or a log.
 type Kubeadm struct {
-	Run *command.Runner
+	Run Runner
 	// Bin is the program: "kubeadm" on PATH when empty.
 	Bin     string
 	Secrets []string

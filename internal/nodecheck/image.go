@@ -11,16 +11,27 @@ import (
 	"github.com/nodebake/nodebake/internal/diskimage"
 	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/manifest"
+	"github.com/nodebake/nodebake/internal/sandbox"
 )
 
 // Image is a nodebake raw image read offline as a Target: its manifest
 // says what it bakes, and its own kubeadm, copied out, judges the config.
+// That kubeadm is the image's, not this host's, so it runs confined
+// (package sandbox): no network, none of the host's files, not as root,
+// and bounded in memory and time.
 type Image struct {
-	name    string
-	m       *manifest.Manifest
-	dir     string // holds the kubeadm copy; Scratch
-	kubeadm *kubeadm.Kubeadm
+	name string
+	m    *manifest.Manifest
+	dir  string // holds the kubeadm copy; Scratch
+	bin  string // the copy, in dir
 }
+
+// inSandbox are where the image's kubeadm and the config it checks are,
+// as it sees them.
+const (
+	sandboxKubeadm = "/usr/bin/kubeadm"
+	sandboxConfig  = "/run/kubeadm/config.yaml"
+)
 
 var _ Target = (*Image)(nil)
 
@@ -55,10 +66,16 @@ func OpenImage(path string) (*Image, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	return &Image{
-		name: filepath.Base(path), m: m, dir: dir,
-		kubeadm: &kubeadm.Kubeadm{Run: &command.Runner{}, Bin: binPath},
-	}, nil
+	return &Image{name: filepath.Base(path), m: m, dir: dir, bin: binPath}, nil
+}
+
+// kubeadm is the image's kubeadm in a sandbox that also holds files.
+func (i *Image) kubeadm(files ...sandbox.File) *kubeadm.Kubeadm {
+	sb := &sandbox.Sandbox{
+		Runner: &command.Runner{},
+		Files:  append([]sandbox.File{{Host: i.bin, Path: sandboxKubeadm, Exec: true}}, files...),
+	}
+	return &kubeadm.Kubeadm{Run: sb, Bin: sandboxKubeadm}
 }
 
 // Close removes the image's kubeadm copy.
@@ -77,15 +94,18 @@ func (i *Image) BakedVersion(context.Context) (string, error) {
 
 // ValidateKubeadm runs the image's own kubeadm config validate.
 func (i *Image) ValidateKubeadm(ctx context.Context, path string) error {
-	return i.kubeadm.Validate(ctx, path)
+	return i.kubeadm(sandbox.File{Host: path, Path: sandboxConfig}).Validate(ctx, sandboxConfig)
 }
 
 // MissingImages asks the image's kubeadm which images version needs and
 // finds them in the manifest's baked images.
 func (i *Image) MissingImages(ctx context.Context, version string) ([]string, error) {
-	refs, err := i.kubeadm.Images(ctx, version)
+	refs, err := i.kubeadm().Images(ctx, version)
 	if err != nil {
 		return nil, fmt.Errorf("listing kubeadm's images: %w", err)
+	}
+	if len(refs) == 0 {
+		return nil, fmt.Errorf("%w: %s's kubeadm lists no images for %s", ErrNoImages, i.name, version)
 	}
 	var missing []string
 	for _, ref := range refs {

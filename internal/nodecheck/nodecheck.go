@@ -25,6 +25,10 @@ import (
 // configuration.
 var ErrNoKubeadm = errors.New("the Ignition config has no kubeadm configuration at " + kubeadm.ConfigPath)
 
+// ErrNoImages is returned for a target whose kubeadm lists no images: a
+// kubeadm that says nothing is needed cannot vouch for what is baked.
+var ErrNoImages = errors.New("the image's kubeadm lists no images")
+
 // Target is where a config is to run.
 type Target interface {
 	// BakedVersion is the Kubernetes version the target's kit carries.
