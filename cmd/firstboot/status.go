@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -43,6 +44,13 @@ func newStatusCmd() *cobra.Command {
 			fmt.Fprintf(w, "role:     %s\nnode:     %s\nsource:   %s\nconfig:   sha256 %s\nruns:     %d\n", st.Role, st.NodeName, st.Source, st.ConfigSHA256, st.Runs)
 			for _, p := range st.Phases {
 				fmt.Fprintf(w, "phase:    %-9s done %s (%.1f s)\n", p.Name, p.Finished.Format("2006-01-02T15:04:05Z"), p.Seconds)
+			}
+			if f := st.InitFinish; f != nil {
+				state := "finishing"
+				if !f.Finished.IsZero() {
+					state = "finished " + f.Finished.Format("2006-01-02T15:04:05Z")
+				}
+				fmt.Fprintf(w, "init:     kubeadm left it unfinished (%s); the agent ran: %s; %s\n", f.Cause, strings.Join(f.Phases, ", "), state)
 			}
 			return nil
 		},

@@ -42,6 +42,10 @@ type Agent struct {
 	// is unreachable (default one hour); JoinBackoff is the first wait.
 	JoinDeadline time.Duration
 	JoinBackoff  time.Duration
+	// InitDeadline bounds each wait in finishing an init kubeadm left
+	// unfinished (default one hour); InitBackoff is the first wait.
+	InitDeadline time.Duration
+	InitBackoff  time.Duration
 	Now          func() time.Time
 
 	st  *Status

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,6 +71,11 @@ type fakeNode struct {
 	leave []string
 	// secrets are what the agent told the node to redact.
 	secrets []string
+	// initErr is what Init returns, once it has left a running control
+	// plane behind: kubeadm timing out in wait-control-plane.
+	initErr error
+	// notReady is how many times the API server is not ready yet.
+	notReady int
 }
 
 func (f *fakeNode) call(name string) {
@@ -113,8 +119,7 @@ func (f *fakeNode) SetHostname(context.Context, string) error {
 func (f *fakeNode) Activate(context.Context, bool, []string) error { f.call("activate"); return nil }
 func (f *fakeNode) Init(context.Context, string, bool) error {
 	if f.partial && len(f.calls)+1 == f.crashAt {
-		f.touch("/var/lib/etcd/member/snap/db")
-		f.touch("/etc/kubernetes/manifests/kube-apiserver.yaml")
+		f.controlPlane()
 	}
 	if len(f.calls)+1 == f.crashAt {
 		for _, p := range f.leave {
@@ -122,9 +127,33 @@ func (f *fakeNode) Init(context.Context, string, bool) error {
 		}
 	}
 	f.call("init")
+	f.controlPlane()
+	return f.initErr
+}
+
+// controlPlane leaves what kubeadm init has written once the control
+// plane runs: etcd's data, the static pods, the kubeconfigs and the
+// kubelet's configuration.
+func (f *fakeNode) controlPlane() {
 	f.touch("/var/lib/etcd/member/snap/db")
-	os.WriteFile(filepath.Join(f.root, "etc/kubernetes/admin.conf"), []byte(adminConf), 0o600)
+	f.touch("/etc/kubernetes/manifests/kube-apiserver.yaml")
+	f.touch("/etc/kubernetes/manifests/etcd.yaml")
+	os.MkdirAll(filepath.Join(f.root, "etc/kubernetes"), 0o755)
+	os.WriteFile(filepath.Join(f.root, "etc/kubernetes/admin.conf"), []byte(adminKubeconfig), 0o600)
 	f.touch("/var/lib/kubelet/config.yaml")
+}
+
+func (f *fakeNode) InitPhase(_ context.Context, _ string, phase ...string) error {
+	f.call("phase " + phase[0])
+	return nil
+}
+
+func (f *fakeNode) APIServerReady(context.Context, string) error {
+	f.call("ready")
+	if f.notReady > 0 {
+		f.notReady--
+		return errors.New("connection refused")
+	}
 	return nil
 }
 func (f *fakeNode) Join(context.Context, string) error {
@@ -150,9 +179,9 @@ func (f *fakeNode) ApplyManifest(_ context.Context, _, path string) error {
 	return nil
 }
 
-// adminConf is the kubeconfig kubeadm init leaves, as far as the agent
+// adminKubeconfig is the kubeconfig kubeadm init leaves, as far as the agent
 // reads it.
-const adminConf = `apiVersion: v1
+const adminKubeconfig = `apiVersion: v1
 kind: Config
 clusters:
 - cluster:
@@ -201,7 +230,7 @@ func newAgent(root string, node Node, console io.Writer) (*Agent, *notes) {
 		Sources:     &configsource.Env{Root: root, Deadline: time.Second},
 		Fetch:       &ignitioncfg.Fetcher{},
 		Log:         slog.New(slog.NewTextHandler(io.Discard, nil)),
-		JoinBackoff: time.Millisecond,
+		JoinBackoff: time.Millisecond, InitBackoff: time.Millisecond,
 	}, n
 }
 

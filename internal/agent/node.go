@@ -48,6 +48,10 @@ type Cluster interface {
 	// after validate.
 	Redact(secrets []string)
 	Init(ctx context.Context, path string, uploadCerts bool) error
+	// InitPhase runs one phase of kubeadm init, such as "addon all".
+	InitPhase(ctx context.Context, path string, phase ...string) error
+	// APIServerReady asks the local API server once whether it is ready.
+	APIServerReady(ctx context.Context, kubeconfig string) error
 	Join(ctx context.Context, path string) error
 	Reset(ctx context.Context) error
 	ApplyManifest(ctx context.Context, kubeconfig, path string) error
@@ -164,6 +168,15 @@ func (n *LiveNode) links() ([]string, error) {
 
 func (n *LiveNode) Init(ctx context.Context, path string, uploadCerts bool) error {
 	_, err := n.Kubeadm.Init(ctx, path, uploadCerts)
+	return err
+}
+
+func (n *LiveNode) InitPhase(ctx context.Context, path string, phase ...string) error {
+	return n.Kubeadm.InitPhase(ctx, path, phase...)
+}
+
+func (n *LiveNode) APIServerReady(ctx context.Context, kubeconfig string) error {
+	_, err := n.Run.Run(ctx, command.Cmd{Name: "kubectl", Args: []string{"--kubeconfig", kubeconfig, "--request-timeout", "20s", "get", "--raw", "/readyz"}})
 	return err
 }
 

@@ -209,11 +209,16 @@ func (a *Agent) hasLeftovers() bool {
 
 // kubeadm runs init or join. A node that never succeeded and has partial
 // state from an interrupted attempt is reset first; a node with etcd data
-// is never initialised a second time.
+// is never initialised a second time. An init that got as far as a
+// running control plane, and then failed or was cut short, is finished
+// phase by phase.
 func (a *Agent) kubeadm(ctx context.Context) error {
 	kc := a.run.kubeCfg
 	if a.st.KubeadmStarted || a.hasLeftovers() {
 		if kc.Role == kubeadm.RoleInit && a.exists("/var/lib/etcd/member") {
+			if a.st.InitFinish != nil || a.initFinishable() {
+				return a.finishInit(ctx, "an earlier run's kubeadm init was cut short")
+			}
 			return fmt.Errorf("%w; inspect it and run kubeadm reset by hand, then remove %s", ErrPartialInit, StatusPath)
 		}
 		if a.hasLeftovers() {
@@ -227,7 +232,11 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 		return err
 	}
 	if kc.Role == kubeadm.RoleInit {
-		return a.Node.Init(ctx, kubeadm.ConfigPath, kc.CertificateKey != "")
+		err := a.Node.Init(ctx, kubeadm.ConfigPath, kc.CertificateKey != "")
+		if err != nil && a.initFinishable() {
+			return a.finishInit(ctx, kubeadm.Reason(err))
+		}
+		return err
 	}
 	return a.join(ctx)
 }

@@ -45,6 +45,9 @@ type Status struct {
 	Applied map[string]string `json:"applied,omitempty"`
 	// KubeadmStarted is set before kubeadm init or join first runs.
 	KubeadmStarted bool `json:"kubeadmStarted,omitempty"`
+	// InitFinish is set when the agent finished an init kubeadm left
+	// unfinished: why, and the phases it ran.
+	InitFinish *InitFinish `json:"initFinish,omitempty"`
 	// Succeeded is set once and never cleared: no second init, no reset.
 	Succeeded bool `json:"succeeded,omitempty"`
 }

@@ -84,7 +84,7 @@ func withProbe(t *testing.T, ign []byte, probe, watch string) []byte {
 	}
 	cfg["systemd"] = map[string]any{"units": []any{map[string]any{
 		"name": "nodebake-cluster-probe.service", "enabled": true,
-		"contents": "[Unit]\nDescription=nodebake cluster test probe\nAfter=firstboot.service\nRequires=firstboot.service\n\n" +
+		"contents": "[Unit]\nDescription=nodebake cluster test probe\nAfter=firstboot.service\nWants=firstboot.service\n\n" +
 			"[Service]\nType=oneshot\nExecStart=/etc/nodebake-test/probe\nTimeoutStartSec=infinity\n\n[Install]\nWantedBy=multi-user.target\n",
 	}, map[string]any{
 		"name": "nodebake-cluster-watch.service", "enabled": true,

@@ -224,6 +224,13 @@ func (k *Kubeadm) Init(ctx context.Context, path string, uploadCerts bool) (stri
 	return k.run(ctx, args...)
 }
 
+// InitPhase runs one phase of kubeadm init with the config: "upload-config
+// all", "addon all" and so on, each with its own flags.
+func (k *Kubeadm) InitPhase(ctx context.Context, path string, phase ...string) error {
+	_, err := k.run(ctx, append(append([]string{"init", "phase"}, phase...), "--config", path)...)
+	return err
+}
+
 // Join runs kubeadm join; the config says whether as a control-plane node.
 func (k *Kubeadm) Join(ctx context.Context, path string) (string, error) {
 	return k.run(ctx, "join", "--config", path)
