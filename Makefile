@@ -8,7 +8,7 @@ export GOFLAGS := -mod=mod
 PROFILE ?= profiles/default.yaml
 BIN := bin
 
-.PHONY: all deps build image test unit e2e bench vet clean
+.PHONY: all deps build image test test-long unit e2e bench vet clean
 all: build
 
 deps:
@@ -29,6 +29,12 @@ image: deps build
 # harness's goroutines (the programs they start are built without it).
 test: deps vet
 	$(GO) test -race -count=1 -timeout 85m ./...
+
+# The end-to-end tests that do not fit make test's budget (README: Tests
+# and benchmarks): a control plane under TCG with kubeadm's default
+# timeouts, whose init the agent finishes (about 30 minutes).
+test-long: deps vet
+	NODEBAKE_LONG=1 $(GO) test -count=1 -timeout 120m -v -run '^TestLong' ./internal/e2e/
 
 unit: vet
 	$(GO) test -count=1 -short ./...

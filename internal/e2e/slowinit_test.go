@@ -107,7 +107,7 @@ func TestLongSlowInitFinishes(t *testing.T) {
 	if s["bootstrap_token"] == "" || s["bootstrap_token"] == "0" {
 		t.Errorf("bootstrap tokens: %q", s["bootstrap_token"])
 	}
-	if strings.Contains(readFile(serial), secret) {
+	if strings.Contains(readFile(serial), hex.EncodeToString(secret)) {
 		t.Error("the bootstrap token's secret reached the console")
 	}
 	ready := "?"
