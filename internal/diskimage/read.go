@@ -3,6 +3,7 @@ package diskimage
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sort"
@@ -136,22 +137,24 @@ func (i *Image) espFS() (filesystem.FileSystem, error) {
 	return i.esp, nil
 }
 
-// ReadRootFile reads a file from root slot A.
-func (i *Image) ReadRootFile(path string) ([]byte, error) {
+// ReadRootFile reads a file of at most max bytes from root slot A: an
+// image is input, and its files may be any size.
+func (i *Image) ReadRootFile(path string, max int64) ([]byte, error) {
 	fsys, err := i.rootFS()
 	if err != nil {
 		return nil, err
 	}
-	return readFile(fsys, path)
+	return readFile(fsys, path, max)
 }
 
-// ReadESPFile reads a file from the EFI system partition.
-func (i *Image) ReadESPFile(path string) ([]byte, error) {
+// ReadESPFile reads a file of at most max bytes from the EFI system
+// partition.
+func (i *Image) ReadESPFile(path string, max int64) ([]byte, error) {
 	fsys, err := i.espFS()
 	if err != nil {
 		return nil, err
 	}
-	return readFile(fsys, path)
+	return readFile(fsys, path, max)
 }
 
 // ListRootDir lists the names in a folder of root slot A, sorted. A
@@ -175,10 +178,22 @@ func (i *Image) ListRootDir(path string) ([]string, error) {
 	return names, nil
 }
 
-func readFile(fsys filesystem.FileSystem, path string) ([]byte, error) {
-	b, err := fsys.ReadFile(strings.TrimPrefix(path, "/"))
+func readFile(fsys filesystem.FileSystem, path string, max int64) ([]byte, error) {
+	name := strings.TrimPrefix(path, "/")
+	if fi, err := fs.Stat(fsys, name); err == nil && fi.Size() > max {
+		return nil, fmt.Errorf("reading %s: %w: %d bytes, at most %d", path, ErrFileTooLarge, fi.Size(), max)
+	}
+	f, err := fsys.Open(name)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("reading %s: %w: over %d bytes", path, ErrFileTooLarge, max)
 	}
 	return b, nil
 }

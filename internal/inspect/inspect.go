@@ -15,6 +15,10 @@ import (
 	"github.com/nodebake/nodebake/internal/manifest"
 )
 
+// maxSmallFile bounds each configuration file read from an image: an
+// image is input, and an os-release may claim gigabytes.
+const maxSmallFile = 1 << 20
+
 // Report is what inspect prints.
 type Report struct {
 	Image        string                    `json:"image"`
@@ -69,13 +73,13 @@ func Image(path string) (*Report, error) {
 	defer img.Close()
 	r := &Report{Image: path, DiskGUID: img.DiskGUID(), Partitions: img.Partitions()}
 
-	osr, err := img.ReadRootFile("/usr/lib/os-release")
+	osr, err := img.ReadRootFile("/usr/lib/os-release", maxSmallFile)
 	if err != nil {
 		return nil, err
 	}
 	r.OSRelease = parseKeyValues(osr, "=")
 
-	data, err := img.ReadRootFile(manifest.Path)
+	data, err := img.ReadRootFile(manifest.Path, manifest.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", diskimage.ErrNotImage, err)
 	}
@@ -92,7 +96,7 @@ func Image(path string) (*Report, error) {
 		}
 	}
 
-	entry, err := img.ReadESPFile(bootloader.EntryPath)
+	entry, err := img.ReadESPFile(bootloader.EntryPath, maxSmallFile)
 	if err != nil {
 		return nil, err
 	}
@@ -102,12 +106,12 @@ func Image(path string) (*Report, error) {
 		}
 	}
 
-	sysctl, err := img.ReadRootFile("/etc/sysctl.d/90-nodebake.conf")
+	sysctl, err := img.ReadRootFile("/etc/sysctl.d/90-nodebake.conf", maxSmallFile)
 	if err != nil {
 		return nil, err
 	}
 	r.Sysctls = parseKeyValues(sysctl, "=")
-	modules, err := img.ReadRootFile("/etc/modules-load.d/nodebake.conf")
+	modules, err := img.ReadRootFile("/etc/modules-load.d/nodebake.conf", maxSmallFile)
 	if err != nil {
 		return nil, err
 	}

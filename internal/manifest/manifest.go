@@ -94,6 +94,10 @@ func (m *Manifest) Marshal() []byte {
 	return append(b, '\n')
 }
 
+// MaxSize bounds a manifest read from an image: the default image's is
+// about 40 KB.
+const MaxSize = 16 << 20
+
 // Parse decodes a manifest.
 func Parse(data []byte) (*Manifest, error) {
 	var m Manifest

@@ -26,6 +26,9 @@ type Image struct {
 	bin  string // the copy, in dir
 }
 
+// maxKubeadm bounds the kubeadm read out of an image (v1.37's is 75 MB).
+const maxKubeadm = 512 << 20
+
 // inSandbox are where the image's kubeadm and the config it checks are,
 // as it sees them.
 const (
@@ -42,7 +45,7 @@ func OpenImage(path string) (*Image, error) {
 		return nil, err
 	}
 	defer img.Close()
-	data, err := img.ReadRootFile(manifest.Path)
+	data, err := img.ReadRootFile(manifest.Path, manifest.MaxSize)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -53,7 +56,7 @@ func OpenImage(path string) (*Image, error) {
 	if m.Kit == nil {
 		return nil, fmt.Errorf("%s has no Kubernetes kit", path)
 	}
-	bin, err := img.ReadRootFile("/usr/bin/kubeadm")
+	bin, err := img.ReadRootFile("/usr/bin/kubeadm", maxKubeadm)
 	if err != nil {
 		return nil, fmt.Errorf("%s: reading its kubeadm: %w", path, err)
 	}
