@@ -5,6 +5,7 @@ package kubeadm
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -39,6 +40,8 @@ type Config struct {
 	// Secrets are the values that must never be logged: bootstrap
 	// tokens and the certificate key.
 	Secrets []string
+	// Kinds are the documents' kinds, in order.
+	Kinds []string
 }
 
 type doc struct {
@@ -76,16 +79,25 @@ type doc struct {
 // join.
 func ParseConfig(data []byte) (*Config, error) {
 	c := &Config{}
-	var kinds []string
-	for i, part := range splitDocs(data) {
+	docs, err := splitDocs(data)
+	if err != nil {
+		return nil, err
+	}
+	for i, part := range docs {
+		// Strict: a key given twice is an error, not a guess at which
+		// one kubeadm will take.
+		js, err := yaml.YAMLToJSONStrict(part)
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", i+1, err)
+		}
 		var d doc
-		if err := yaml.Unmarshal(part, &d); err != nil {
+		if err := json.Unmarshal(js, &d); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)
 		}
 		if d.Kind == "" {
 			return nil, fmt.Errorf("document %d has no kind", i+1)
 		}
-		kinds = append(kinds, d.Kind)
+		c.Kinds = append(c.Kinds, d.Kind)
 		if strings.HasPrefix(d.APIVersion, "kubeadm.k8s.io/") && d.APIVersion != APIVersion {
 			return nil, fmt.Errorf("%s is %s; nodebake reads %s", d.Kind, d.APIVersion, APIVersion)
 		}
@@ -123,7 +135,7 @@ func ParseConfig(data []byte) (*Config, error) {
 		}
 	}
 	if c.Role == "" {
-		return nil, fmt.Errorf("no InitConfiguration or JoinConfiguration among %v", kinds)
+		return nil, fmt.Errorf("no InitConfiguration or JoinConfiguration among %v", c.Kinds)
 	}
 	if c.CertificateKey != "" {
 		c.Secrets = append(c.Secrets, c.CertificateKey)
@@ -139,14 +151,35 @@ func roleKind(r Role) string {
 	return "JoinConfiguration"
 }
 
-func splitDocs(data []byte) [][]byte {
+// splitDocs splits a multi-document file as kubeadm's own reader does
+// (k8s.io/apimachinery's YAMLReader): at each line that begins with "---"
+// and holds nothing more than a comment. Anything else after "---" is an
+// error there, and here. A YAML document end, "...", which that reader
+// does not know, is refused rather than read two ways.
+func splitDocs(data []byte) ([][]byte, error) {
 	var out [][]byte
-	for _, part := range bytes.Split(append([]byte("\n"), data...), []byte("\n---")) {
-		if len(bytes.TrimSpace(stripComments(part))) > 0 {
-			out = append(out, part)
+	var cur []byte
+	flush := func() {
+		if len(bytes.TrimSpace(stripComments(cur))) > 0 {
+			out = append(out, cur)
 		}
+		cur = nil
 	}
-	return out
+	for i, line := range bytes.SplitAfter(data, []byte("\n")) {
+		if rest, ok := bytes.CutPrefix(line, []byte("---")); ok {
+			if t := bytes.TrimSpace(rest); len(t) > 0 && t[0] != '#' {
+				return nil, fmt.Errorf("line %d: %.40q is not a document separator (---, then nothing but a comment)", i+1, bytes.TrimSpace(line))
+			}
+			flush()
+			continue
+		}
+		if string(bytes.TrimRight(line, " \t\r\n")) == "..." {
+			return nil, fmt.Errorf("line %d: a YAML document end (...), which kubeadm does not read", i+1)
+		}
+		cur = append(cur, line...)
+	}
+	flush()
+	return out, nil
 }
 
 func stripComments(b []byte) []byte {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -186,5 +187,26 @@ func TestRenderNamesItsOptions(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "--") {
 		t.Errorf("Render names flags: %v", err)
+	}
+}
+
+// TestParseConfigRefusesWhatKubeadmReadsOtherwise: a key given twice, a
+// separator with content after it, and a YAML document end are refused,
+// not read one way here and another by kubeadm.
+func TestParseConfigRefusesWhatKubeadmReadsOtherwise(t *testing.T) {
+	init := "apiVersion: kubeadm.k8s.io/v1beta4\nkind: InitConfiguration\n---\napiVersion: kubeadm.k8s.io/v1beta4\nkind: ClusterConfiguration\nkubernetesVersion: v1.37.2\n"
+	for name, tc := range map[string]struct{ doc, want string }{
+		"a key twice":       {init + "kubernetesVersion: stable\n", `key "kubernetesVersion" already set`},
+		"content after ---": {strings.Replace(init, "---\n", "--- kind: JoinConfiguration\n", 1), "is not a document separator"},
+		"a document end":    {strings.Replace(init, "---\n", "...\n", 1), "a YAML document end"},
+	} {
+		if _, err := ParseConfig([]byte(tc.doc)); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, err, tc.want)
+		}
+	}
+	// A separator with a comment, as kubeadm's reader allows.
+	c, err := ParseConfig([]byte(strings.Replace(init, "---\n", "--- # the cluster\n", 1)))
+	if err != nil || !slices.Equal(c.Kinds, []string{"InitConfiguration", "ClusterConfiguration"}) {
+		t.Errorf("a commented separator: %v, %v", c, err)
 	}
 }

@@ -14,7 +14,7 @@ import (
 // decode parses a YAML profile into p. Problems in the document itself
 // (unknown fields, wrong types) come back as FieldErrors with their paths.
 func decode(data []byte, p *Profile) []FieldError {
-	js, err := yaml.YAMLToJSON(data)
+	js, err := yaml.YAMLToJSONStrict(data) // a key given twice is an error
 	if err != nil {
 		return []FieldError{{Path: "(document)", Message: err.Error()}}
 	}

@@ -124,6 +124,11 @@ func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
 		{"output in /etc", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: /etc/nodebake}", 1), []string{`spec.outputs.dir: "/etc/nodebake" is in the system folder /etc`}},
 		{"output climbing to the root", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: ../../../../../../../..}", 1), []string{"is the root folder"}},
 		{"output is /var", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: /var}", 1), []string{`spec.outputs.dir: "/var" is a system folder itself`}},
+		{"a key given twice", strings.Replace(validDoc, "spec: {}", "spec:\n  disk: {rootSize: 2GiB}\n  disk: {rootSize: 4GiB}", 1), []string{`key "disk" already set in map`}},
+		{"registry mirror", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    registryMirror: https://mirror.example/v2", 1),
+			[]string{`spec.kit.registryMirror: must be a registry host, HOST or HOST:PORT such as registry.example:5000, not "https://mirror.example/v2"`}},
+		{"registry mirror port", strings.Replace(validDoc, "spec: {}", "spec:\n  kit:\n    registryMirror: mirror.example:99999", 1),
+			[]string{`spec.kit.registryMirror: must be a registry host`}},
 		{"output is a file", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {dir: /dev/null}", 1), []string{`spec.outputs.dir: "/dev/null" is in the system folder /dev`}},
 	}
 	for _, tc := range cases {

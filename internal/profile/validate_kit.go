@@ -2,6 +2,7 @@ package profile
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"path/filepath"
@@ -29,6 +30,9 @@ func validateKit(k *Kit) []FieldError {
 	}
 	if !semverRE.MatchString(k.KubernetesVersion) {
 		add("spec.kit.kubernetesVersion", "must be a version such as v1.37.2, not %q", k.KubernetesVersion)
+	}
+	if k.RegistryMirror != "" && !registryHost(k.RegistryMirror) {
+		add("spec.kit.registryMirror", "must be a registry host, HOST or HOST:PORT such as registry.example:5000, not %q", k.RegistryMirror)
 	}
 	switch k.Network.Plugin {
 	case NetworkFlannel:
@@ -128,3 +132,22 @@ func validateKit(k *Kit) []FieldError {
 	}
 	return errs
 }
+
+// registryHost reports whether s is a registry as an image reference
+// names one: a DNS name or an IP address, and an optional port; no scheme,
+// path or user.
+func registryHost(s string) bool {
+	host, port := s, ""
+	if h, p, err := net.SplitHostPort(s); err == nil {
+		host, port = h, p
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+			return false
+		}
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return true
+	}
+	return hostnameRE.MatchString(host)
+}
+
+var hostnameRE = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*$`)
