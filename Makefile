@@ -8,7 +8,7 @@ export GOFLAGS := -mod=mod
 PROFILE ?= profiles/default.yaml
 BIN := bin
 
-.PHONY: all deps build image test test-long unit e2e bench vet clean
+.PHONY: all deps build image test test-long fuzz unit e2e bench vet clean
 all: build
 
 deps:
@@ -27,8 +27,15 @@ image: deps build
 # The timeout is a backstop above that, under CI's 90 minutes. The race
 # detector watches every test, the unit tests and the end-to-end
 # harness's goroutines (the programs they start are built without it).
+# Each fuzz target then runs for 20 s (about 3 minutes in all).
 test: deps vet
 	$(GO) test -race -count=1 -timeout 85m ./...
+	./ci/fuzz.sh 20s
+
+# The fuzz targets, longer: make fuzz FUZZTIME=30m.
+FUZZTIME ?= 10m
+fuzz:
+	./ci/fuzz.sh $(FUZZTIME)
 
 # The end-to-end tests that do not fit make test's budget (README: Tests
 # and benchmarks): a control plane under TCG with kubeadm's default

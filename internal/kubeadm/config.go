@@ -6,8 +6,10 @@ package kubeadm
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 
 	"sigs.k8s.io/yaml"
 )
@@ -79,6 +81,9 @@ type doc struct {
 // join.
 func ParseConfig(data []byte) (*Config, error) {
 	c := &Config{}
+	if i := bytes.IndexFunc(data, notPrintable); i >= 0 {
+		return nil, fmt.Errorf("byte %d: %w", i, errNotPrintable)
+	}
 	docs, err := splitDocs(data)
 	if err != nil {
 		return nil, err
@@ -151,10 +156,24 @@ func roleKind(r Role) string {
 	return "JoinConfiguration"
 }
 
+var errNotPrintable = errors.New("a character YAML does not allow (a control character, or not UTF-8)")
+
+// notPrintable is a rune outside YAML's printable set (YAML 1.2, 5.1).
+func notPrintable(r rune) bool {
+	switch {
+	case r == '\t', r == '\n', r == '\r', r == 0x85:
+		return false
+	case r == utf8.RuneError, r < 0x20, r >= 0x7f && r < 0xa0, r >= 0xd800 && r < 0xe000, r == 0xfffe, r == 0xffff:
+		return true
+	}
+	return false
+}
+
 // splitDocs splits a multi-document file as kubeadm's own reader does
 // (k8s.io/apimachinery's YAMLReader): at each line that begins with "---"
 // and holds nothing more than a comment. Anything else after "---" is an
-// error there, and here. A YAML document end, "...", which that reader
+// error there, and here; so is a comment not set off by a space, which
+// that reader takes and YAML does not. A YAML document end, "...", which that reader
 // does not know, is refused rather than read two ways.
 func splitDocs(data []byte) ([][]byte, error) {
 	var out [][]byte
@@ -167,7 +186,9 @@ func splitDocs(data []byte) ([][]byte, error) {
 	}
 	for i, line := range bytes.SplitAfter(data, []byte("\n")) {
 		if rest, ok := bytes.CutPrefix(line, []byte("---")); ok {
-			if t := bytes.TrimSpace(rest); len(t) > 0 && t[0] != '#' {
+			// A comment must be set off by a space, or YAML reads it as
+			// more of the line.
+			if t := bytes.TrimSpace(rest); len(t) > 0 && (t[0] != '#' || !bytes.ContainsAny(rest[:1], " \t")) {
 				return nil, fmt.Errorf("line %d: %.40q is not a document separator (---, then nothing but a comment)", i+1, bytes.TrimSpace(line))
 			}
 			flush()

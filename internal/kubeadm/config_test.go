@@ -210,3 +210,13 @@ func TestParseConfigRefusesWhatKubeadmReadsOtherwise(t *testing.T) {
 		t.Errorf("a commented separator: %v, %v", c, err)
 	}
 }
+
+// TestParseConfigRefusesControlCharacters, which YAML forbids: a
+// separator's comment is not a place to hide them either.
+func TestParseConfigRefusesControlCharacters(t *testing.T) {
+	for _, doc := range []string{"kind: InitConfiguration\n--- #\x03\n", "kind: Init\x00Configuration\n", "kind: \xff\n"} {
+		if _, err := ParseConfig([]byte(doc)); !errors.Is(err, errNotPrintable) {
+			t.Errorf("%q: err = %v", doc, err)
+		}
+	}
+}
