@@ -39,7 +39,8 @@ fuzz:
 
 # The end-to-end tests that do not fit make test's budget (README: Tests
 # and benchmarks): a control plane under TCG with kubeadm's default
-# timeouts, whose init the agent finishes (about 30 minutes).
+# timeouts, whose init the agent finishes if they run out (about 16
+# minutes), and power cuts at five points of two first boots (about 30).
 test-long: deps vet
 	NODEBAKE_LONG=1 $(GO) test -count=1 -timeout 120m -v -run '^TestLong' ./internal/e2e/
 

@@ -41,7 +41,7 @@ func newStatusCmd() *cobra.Command {
 			if st.ErrorClass != "" {
 				fmt.Fprintf(w, "failed:   in %s, %s\nerror:    %s\n", st.Phase, st.ErrorClass, st.Error)
 			}
-			fmt.Fprintf(w, "role:     %s\nnode:     %s\nsource:   %s\nconfig:   sha256 %s\nruns:     %d\n", st.Role, st.NodeName, st.Source, st.ConfigSHA256, st.Runs)
+			fmt.Fprintf(w, "role:     %s\nnode:     %s\nsource:   %s\nconfig:   sha256 %s\nruns:     %d\nkubeadm:  %d init or join started\n", st.Role, st.NodeName, st.Source, st.ConfigSHA256, st.Runs, st.KubeadmRuns)
 			for _, p := range st.Phases {
 				fmt.Fprintf(w, "phase:    %-9s done %s (%.1f s)\n", p.Name, p.Finished.Format("2006-01-02T15:04:05Z"), p.Seconds)
 			}

@@ -19,6 +19,7 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 		vm        = qemu.VM{}
 		forwards  []string
 		diskSize  string
+		stateDir  string
 		noNetwork bool
 		link, mac string
 		accel     = os.Getenv(qemu.AccelEnv)
@@ -29,7 +30,9 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 		Short: "Boot an image in QEMU with OVMF, on a throwaway overlay",
 		Long: "Boot an image in QEMU with OVMF firmware. Writes go to a temporary qcow2\n" +
 			"overlay, so the image stays as built. The guest's user network has no\n" +
-			"route out; --forward opens loopback ports to it.\n\n" +
+			"route out; --forward opens loopback ports to it. With --state-dir the overlay\n" +
+			"is kept there, and a later boot with the same folder powers the same machine\n" +
+			"on again: after a shutdown, or after the boot was killed, as a power cut.\n\n" +
 			"--accel auto (the default, or $" + qemu.AccelEnv + ") uses KVM only once a probe\n" +
 			"has proved it runs a guest here (a vCPU through the KVM API, then QEMU's own\n" +
 			"firmware on KVM), and multi-threaded TCG otherwise; the choice and its reason\n" +
@@ -65,6 +68,12 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 			vm.StuckAfter = stuck
 			if stuck == 0 {
 				vm.StuckAfter = -1 // never
+			}
+			if stateDir != "" {
+				if err := os.MkdirAll(stateDir, 0o700); err != nil {
+					return fmt.Errorf("--state-dir: %w", err)
+				}
+				vm.WorkDir, vm.Keep = stateDir, true
 			}
 			if diskSize != "" {
 				if vm.DiskSize, err = profile.ParseSize(diskSize); err != nil {
@@ -110,6 +119,7 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	f.IntVar(&vm.CPUs, "cpus", 2, "virtual CPUs")
 	f.StringVar(&vm.SerialLog, "serial-log", "", "write the serial console to this file instead of standard output")
 	f.StringVar(&diskSize, "disk-size", "", "grow the overlay disk to this size, such as 8GiB")
+	f.StringVar(&stateDir, "state-dir", "", "keep the VM's disk (its overlay) and firmware variables in this folder: a later boot with it powers the same machine on again")
 	f.StringArrayVar(&forwards, "forward", nil, "forward [127.0.0.1:]HOSTPORT:GUESTPORT (TCP, loopback only); repeatable")
 	f.BoolVar(&noNetwork, "no-network", false, "give the guest no network device at all")
 	f.StringVar(&link, "link", "", "instead of the user network, a private Ethernet link to another VM over the loopback UDP ports LOCAL:REMOTE")

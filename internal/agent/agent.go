@@ -133,6 +133,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		st.Phase = p.name
 		a.Notify.Status(p.name)
 		a.Log.Info("phase", "phase", p.name, "status", "start")
+		a.console("phase %s", p.name)
 		start := a.now()
 		err := p.run(ctx)
 		if errors.Is(err, configsource.ErrNoConfig) {

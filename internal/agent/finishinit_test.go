@@ -27,7 +27,7 @@ func TestInitTimeoutIsFinished(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := status(t, root)
-	if st.Result != ResultSuccess || node.count("init") != 1 {
+	if st.Result != ResultSuccess || node.count("init") != 1 || st.KubeadmRuns != 1 {
 		t.Fatalf("result %s, %d inits: %v", st.Result, node.count("init"), node.calls)
 	}
 	i := slices.Index(node.calls, "init")
@@ -89,7 +89,7 @@ func TestInitFinishSurvivesACrash(t *testing.T) {
 			t.Fatalf("crash at %s: %v", first.calls[crashAt-1], err)
 		}
 		st := status(t, root)
-		if second.count("init") != 0 || !st.Succeeded {
+		if second.count("init") != 0 || !st.Succeeded || st.KubeadmRuns != 1 {
 			t.Errorf("crash at %s: %d inits, %+v", first.calls[crashAt-1], second.count("init"), st)
 		}
 		if f := st.InitFinish; f == nil || len(f.Phases) != 5 || f.Finished.IsZero() {

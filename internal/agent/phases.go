@@ -228,6 +228,7 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 		}
 	}
 	a.st.KubeadmStarted = true
+	a.st.KubeadmRuns++
 	if err := a.save(); err != nil {
 		return err
 	}
@@ -266,6 +267,12 @@ func (a *Agent) join(ctx context.Context) error {
 	return retry.Do(ctx, policy, func(ctx context.Context) error {
 		if attempts++; attempts > 1 && a.hasLeftovers() {
 			if err := a.reset(ctx); err != nil {
+				return retry.Final(err)
+			}
+		}
+		if attempts > 1 {
+			a.st.KubeadmRuns++
+			if err := a.save(); err != nil {
 				return retry.Final(err)
 			}
 		}

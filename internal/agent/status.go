@@ -45,6 +45,9 @@ type Status struct {
 	Applied map[string]string `json:"applied,omitempty"`
 	// KubeadmStarted is set before kubeadm init or join first runs.
 	KubeadmStarted bool `json:"kubeadmStarted,omitempty"`
+	// KubeadmRuns counts the kubeadm inits and joins started, over every
+	// boot: an init node that converged after a crash shows 1.
+	KubeadmRuns int `json:"kubeadmRuns,omitempty"`
 	// InitFinish is set when the agent finished an init kubeadm left
 	// unfinished: why, and the phases it ran.
 	InitFinish *InitFinish `json:"initFinish,omitempty"`

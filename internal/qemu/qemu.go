@@ -100,11 +100,20 @@ type VM struct {
 	// WorkDir holds the overlay and the firmware variables; it is made
 	// and removed by Run when empty.
 	WorkDir string
+	// Keep keeps WorkDir's disk: a later Run with the same WorkDir boots
+	// the disk as the last one left it, as a machine powered on again
+	// does. The guest's flushes then reach the disk (cache=writeback), so
+	// QEMU killed mid-write loses only what the guest had not flushed, as
+	// a power cut would.
+	Keep bool
 }
 
 // Run boots vm and waits until QEMU exits (the guest powers off) or ctx
 // ends. QEMU's own messages go to out.
 func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out io.Writer) error {
+	if vm.Keep && vm.WorkDir == "" {
+		return errors.New("a kept disk needs its folder (WorkDir)")
+	}
 	if vm.WorkDir == "" {
 		dir, err := os.MkdirTemp("", "nodebake-vm-")
 		if err != nil {
@@ -163,43 +172,30 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 		return nil, err
 	}
 	varsCopy := filepath.Join(vm.WorkDir, "OVMF_VARS.fd")
-	data, err := os.ReadFile(vars)
-	if err != nil {
-		return nil, err
-	}
-	if err := os.WriteFile(varsCopy, data, 0o600); err != nil {
-		return nil, err
-	}
 	overlay := filepath.Join(vm.WorkDir, "overlay.qcow2")
-	format := "raw"
-	if strings.HasSuffix(image, ".qcow2") {
-		format = "qcow2"
+	cache := "unsafe" // a throwaway disk: the guest's flushes need not reach it
+	if vm.Keep {
+		cache = "writeback"
 	}
-	createArgs := []string{"create", "-q", "-f", "qcow2", "-F", format, "-b", image, overlay}
-	if vm.DiskSize > 0 {
-		// Only ever grown: a disk smaller than the image would cut its
-		// last partition off.
-		size, err := virtualSize(ctx, run, image)
-		if err != nil {
-			return nil, err
-		}
-		if vm.DiskSize > size {
-			createArgs = append(createArgs, strconv.FormatInt(vm.DiskSize, 10))
-		}
-	}
-	if _, err := run.Run(ctx, command.Cmd{Name: "qemu-img", Args: createArgs}); err != nil {
-		return nil, fmt.Errorf("creating overlay: %w", err)
-	}
-
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-machine", machine,
 		"-m", strconv.Itoa(vm.MemoryMiB), "-smp", strconv.Itoa(vm.CPUs),
 		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
 		"-drive", "if=pflash,format=raw,unit=1,file=" + varsCopy,
-		"-drive", "if=virtio,format=qcow2,cache=unsafe,file=" + overlay,
+		"-drive", "if=virtio,format=qcow2,cache=" + cache + ",file=" + overlay,
 		"-device", "virtio-rng-pci",
 	}
+	if _, err := os.Stat(overlay); err == nil && vm.Keep {
+		// Powered on again: the disk and the firmware's variables are
+		// as the last boot left them.
+		if _, err := os.Stat(varsCopy); err != nil {
+			return nil, fmt.Errorf("the kept disk's firmware variables: %w", err)
+		}
+	} else if err := newDisk(ctx, run, vm, image, vars, varsCopy, overlay); err != nil {
+		return nil, err
+	}
+
 	args = append(args, vm.Accel.args()...)
 	if vm.SerialLog != "" {
 		args = append(args, "-serial", "file:"+vm.SerialLog)
@@ -221,6 +217,42 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 		args = append(args, netArgs...)
 	}
 	return args, nil
+}
+
+// newDisk copies the firmware's variables and makes the overlay that
+// holds everything the guest writes.
+func newDisk(ctx context.Context, run *command.Runner, vm VM, image, vars, varsCopy, overlay string) error {
+	data, err := os.ReadFile(vars)
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(varsCopy, data, 0o600); err != nil {
+		return err
+	}
+	format := "raw"
+	if strings.HasSuffix(image, ".qcow2") {
+		format = "qcow2"
+	}
+	// Made under another name and renamed: a kept disk whose making was
+	// cut short is made again, not booted half-made.
+	part := overlay + ".part"
+	os.Remove(part)
+	createArgs := []string{"create", "-q", "-f", "qcow2", "-F", format, "-b", image, part}
+	if vm.DiskSize > 0 {
+		// Only ever grown: a disk smaller than the image would cut its
+		// last partition off.
+		size, err := virtualSize(ctx, run, image)
+		if err != nil {
+			return err
+		}
+		if vm.DiskSize > size {
+			createArgs = append(createArgs, strconv.FormatInt(vm.DiskSize, 10))
+		}
+	}
+	if _, err := run.Run(ctx, command.Cmd{Name: "qemu-img", Args: createArgs}); err != nil {
+		return fmt.Errorf("creating overlay: %w", err)
+	}
+	return os.Rename(part, overlay)
 }
 
 func networkArgs(i int, n Network) ([]string, error) {
