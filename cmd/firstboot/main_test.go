@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -150,6 +151,18 @@ func TestValidateRejects(t *testing.T) {
 	for _, p := range []string{filepath.Join(dir, "missing.ign"), dir, "/dev/zero"} {
 		if code, out := execute(t, "validate", p); code != exitBadInput {
 			t.Errorf("validate %s exits %d: %s", p, code, out)
+		}
+	}
+	// An --image that is no image: a FIFO is refused unopened.
+	fifo := filepath.Join(dir, "fifo.raw")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := filepath.Join(dir, "ok.ign")
+	os.WriteFile(cfg, []byte(`{"ignition":{"version":"3.4.0"}}`), 0o644)
+	for _, img := range []string{fifo, "/dev/zero", filepath.Join(dir, "missing.raw"), cfg} {
+		if code, out := execute(t, "validate", cfg, "--image", img); code != exitBadInput || !strings.Contains(out, "not a nodebake disk image") {
+			t.Errorf("validate --image %s exits %d: %s", img, code, out)
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/nodebake/nodebake/internal/lock"
@@ -90,6 +91,17 @@ func TestInspectRejectsWhatIsNotAnImage(t *testing.T) {
 	code, out := execute(t, "inspect", notImage)
 	if code != exitBadInput || !strings.Contains(out, "not a nodebake disk image") {
 		t.Errorf("exit %d: %s", code, out)
+	}
+	// A FIFO is refused unopened (opening it would block beyond any
+	// signal); so are a character device, a folder and a missing file.
+	fifo := filepath.Join(t.TempDir(), "fifo.raw")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{fifo, "/dev/zero", t.TempDir(), filepath.Join(t.TempDir(), "missing.raw")} {
+		if code, out := execute(t, "inspect", p); code != exitBadInput || !strings.Contains(out, "not a nodebake disk image") {
+			t.Errorf("inspect %s: exit %d: %s", p, code, out)
+		}
 	}
 }
 

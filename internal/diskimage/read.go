@@ -43,10 +43,15 @@ var typeNames = map[string]string{
 }
 
 // Open opens a raw image read-only. It must hold a GPT with the
-// partitions this package writes.
+// partitions this package writes. Only a regular file or a block device
+// is opened: a FIFO would block the open itself, beyond any signal.
 func Open(path string) (*Image, error) {
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotImage, err)
+	}
+	if m := fi.Mode(); !m.IsRegular() && (m&fs.ModeDevice == 0 || m&fs.ModeCharDevice != 0) {
+		return nil, fmt.Errorf("%s: %w: not a regular file or a block device (%s)", path, ErrNotImage, m.Type())
 	}
 	d, err := diskfs.Open(path, diskfs.WithOpenMode(diskfs.ReadOnly))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/diskimage"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
 )
@@ -24,6 +25,10 @@ import (
 // ErrNoKubeadm is returned for a config that writes no kubeadm
 // configuration.
 var ErrNoKubeadm = errors.New("the Ignition config has no kubeadm configuration at " + kubeadm.ConfigPath)
+
+// ErrNotImage is wrapped when --image names a file that is not a nodebake
+// disk image.
+var ErrNotImage = diskimage.ErrNotImage
 
 // ErrNoImages is returned for a target whose kubeadm lists no images: a
 // kubeadm that says nothing is needed cannot vouch for what is baked.
