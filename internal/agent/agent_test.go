@@ -43,7 +43,7 @@ func TestResumeAfterACrashAtEveryStep(t *testing.T) {
 				// etcd data and a running control plane from the
 				// interrupted init: never a second one; the agent finishes
 				// the init phase by phase.
-				if err != nil || second.count("init") != 0 || st.InitFinish == nil || len(st.InitFinish.Phases) != 5 {
+				if err != nil || second.count("init") != 0 || st.InitFinish == nil || len(st.InitFinish.Phases) != 10 {
 					t.Errorf("crash inside init with etcd data: %v, %d inits, finish %+v (%v)", err, second.count("init"), st.InitFinish, second.calls)
 				}
 			}

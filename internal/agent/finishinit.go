@@ -2,7 +2,11 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -18,7 +22,10 @@ type InitFinish struct {
 	Cause string `json:"cause"`
 	// Phases are the kubeadm init phases the agent ran, in order, each
 	// recorded once it succeeded.
-	Phases   []string  `json:"phases"`
+	Phases []string `json:"phases"`
+	// Emptied are the files kubeadm had written that a power cut left
+	// empty; the agent removed them, and the phases made them again.
+	Emptied  []string  `json:"emptied,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished,omitzero"`
 }
@@ -26,28 +33,28 @@ type InitFinish struct {
 // adminConf is the kubeconfig kubeadm init's kubeconfig phase writes.
 const adminConf = "/etc/kubernetes/admin.conf"
 
-// initReached are the files of an init that got as far as a running
-// control plane: the kubeconfigs, the static pods, the kubelet's
-// configuration and etcd's data. From there only the phases after
-// wait-control-plane remain, and they talk to the API server.
-var initReached = []string{
-	adminConf, "/etc/kubernetes/manifests/kube-apiserver.yaml",
-	"/etc/kubernetes/manifests/etcd.yaml", "/var/lib/kubelet/config.yaml", "/var/lib/etcd/member",
+// etcdData is etcd's data. Once it exists, kubeadm init has written its
+// certificates, kubeconfigs and static pods and started the kubelet, which
+// started etcd: the init can only be finished from there, never run again.
+const etcdData = "/var/lib/etcd/member"
+
+// kubeadmOutputs are the files kubeadm init writes before etcd starts.
+// kubeadm does not fsync them, and ext4 writes a new file's data up to
+// 30 s after its name: a power cut in that time leaves them empty.
+var kubeadmOutputs = []string{"/etc/kubernetes", "/var/lib/kubelet/config.yaml",
+	"/var/lib/kubelet/kubeadm-flags.env", "/var/lib/kubelet/instance-config.yaml"}
+
+// startPhases are kubeadm init's phases up to the kubelet's start. Each
+// keeps what exists and is valid and makes what is missing, from the CA
+// and the config; run again, they remake what a power cut emptied.
+func startPhases() [][]string {
+	return [][]string{{"certs", "all"}, {"kubeconfig", "all"}, {"etcd", "local"}, {"control-plane", "all"}, {"kubelet-start"}}
 }
 
-func (a *Agent) initFinishable() bool {
-	for _, p := range initReached {
-		if !a.exists(p) {
-			return false
-		}
-	}
-	return true
-}
-
-// finishPhases are kubeadm init's phases after wait-control-plane, in its
+// endPhases are kubeadm init's phases after wait-control-plane, in its
 // order, each with its flags. Each creates or updates what it owns, so
 // one cut short is run again whole.
-func finishPhases(uploadCerts bool) [][]string {
+func endPhases(uploadCerts bool) [][]string {
 	phases := [][]string{{"upload-config", "all"}}
 	if uploadCerts {
 		phases = append(phases, []string{"upload-certs", "--upload-certs", "--skip-certificate-key-print"})
@@ -56,22 +63,62 @@ func finishPhases(uploadCerts bool) [][]string {
 		[]string{"kubelet-finalize", "all"}, []string{"addon", "all"})
 }
 
-// finishInit completes an init that stopped after the control plane
-// started, as kubeadm does on a slow machine when a timeout of its own
-// runs out in wait-control-plane or after it. It never runs a second init:
-// it waits for the API server (the kubelet runs the static pods, on this
-// boot or the next), then runs each remaining phase, retried while the
-// API server is slow, and records each one.
+// removeEmpty removes the empty files among kubeadm's outputs, but none
+// the Ignition config wrote, and returns their paths.
+func (a *Agent) removeEmpty() ([]string, error) {
+	written := map[string]bool{}
+	for _, f := range a.run.cfg.Storage.Files {
+		written[f.Path] = true
+	}
+	var removed []string
+	for _, top := range kubeadmOutputs {
+		err := filepath.WalkDir(a.path(top), func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			if err != nil || !d.Type().IsRegular() {
+				return err
+			}
+			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(p, a.path("/")), "/")
+			if fi, err := d.Info(); err != nil || fi.Size() > 0 || written[rel] {
+				return err
+			}
+			removed = append(removed, rel)
+			return os.Remove(p)
+		})
+		if err != nil {
+			return removed, err
+		}
+	}
+	return removed, nil
+}
+
+// finishInit completes an init that stopped after etcd started: cut
+// short by kubeadm's own timeouts on a slow machine (in wait-control-plane
+// or after it), or by a power cut. It never runs a second init. It removes
+// what a power cut left empty, runs the phases up to the kubelet's start
+// again (each keeps what is there), waits for the API server, and runs the
+// phases after it, each retried while the API server is slow and recorded
+// once done.
 func (a *Agent) finishInit(ctx context.Context, cause string) error {
 	cause = kubeadm.Redact(cause, a.run.secrets)
 	if a.st.InitFinish == nil {
 		a.st.InitFinish = &InitFinish{Cause: cause, Started: a.now()}
 	}
+	f := a.st.InitFinish
+	removed, err := a.removeEmpty()
+	f.Emptied = append(f.Emptied, removed...)
 	if err := a.save(); err != nil {
 		return err
 	}
-	a.Log.Warn("kubeadm init stopped after the control plane started; finishing it phase by phase", "cause", cause)
-	a.console("kubeadm init stopped after the control plane started (%s); finishing it phase by phase", firstLine(cause))
+	if err != nil {
+		return fmt.Errorf("finishing kubeadm init: %w", err)
+	}
+	a.Log.Warn("kubeadm init stopped after etcd started; finishing it phase by phase", "cause", cause, "emptied", len(removed))
+	a.console("kubeadm init stopped after etcd started (%s); finishing it phase by phase", firstLine(cause))
+	if len(removed) > 0 {
+		a.console("%d files kubeadm had written were empty after a power cut; they are made again", len(removed))
+	}
 	deadline := a.InitDeadline
 	if deadline == 0 {
 		deadline = time.Hour
@@ -84,15 +131,30 @@ func (a *Agent) finishInit(ctx context.Context, cause string) error {
 		OnRetry: func(attempt int, err error, wait time.Duration) {
 			a.Log.Warn("finishing init: not yet", "attempt", attempt, "retry_in", wait.String(), "error", kubeadm.Reason(err))
 		}}
+	if err := a.initPhases(ctx, policy, startPhases()); err != nil {
+		return err
+	}
 	a.Notify.Status("kubeadm init: waiting for the API server to finish the init")
 	if err := retry.Do(ctx, policy, func(ctx context.Context) error {
 		return a.Node.APIServerReady(ctx, adminConf)
 	}); err != nil {
 		return fmt.Errorf("finishing kubeadm init: the API server never became ready: %w", err)
 	}
-	for _, phase := range finishPhases(a.run.kubeCfg.CertificateKey != "") {
+	if err := a.initPhases(ctx, policy, endPhases(a.run.kubeCfg.CertificateKey != "")); err != nil {
+		return err
+	}
+	f.Finished = a.now()
+	a.console("kubeadm init finished phase by phase: %s", strings.Join(f.Phases, ", "))
+	return a.save()
+}
+
+// initPhases runs each phase not yet recorded, retried under policy, and
+// records it.
+func (a *Agent) initPhases(ctx context.Context, policy retry.Policy, phases [][]string) error {
+	f := a.st.InitFinish
+	for _, phase := range phases {
 		name := strings.Join(slices.DeleteFunc(slices.Clone(phase), func(s string) bool { return strings.HasPrefix(s, "-") }), " ")
-		if slices.Contains(a.st.InitFinish.Phases, name) {
+		if slices.Contains(f.Phases, name) {
 			continue
 		}
 		a.Notify.Status("kubeadm init: finishing, phase " + name)
@@ -102,14 +164,12 @@ func (a *Agent) finishInit(ctx context.Context, cause string) error {
 		}); err != nil {
 			return fmt.Errorf("finishing kubeadm init, phase %s: %w", name, err)
 		}
-		a.st.InitFinish.Phases = append(a.st.InitFinish.Phases, name)
+		f.Phases = append(f.Phases, name)
 		if err := a.save(); err != nil {
 			return err
 		}
 	}
-	a.st.InitFinish.Finished = a.now()
-	a.console("kubeadm init finished phase by phase: %s", strings.Join(a.st.InitFinish.Phases, ", "))
-	return a.save()
+	return nil
 }
 
 // console writes one line for the person at the console.

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -31,13 +33,15 @@ func TestInitTimeoutIsFinished(t *testing.T) {
 		t.Fatalf("result %s, %d inits: %v", st.Result, node.count("init"), node.calls)
 	}
 	i := slices.Index(node.calls, "init")
-	want := []string{"init", "ready", "ready", "ready", "phase upload-config", "phase mark-control-plane",
+	want := []string{"init", "phase certs", "phase kubeconfig", "phase etcd", "phase control-plane", "phase kubelet-start",
+		"ready", "ready", "ready", "phase upload-config", "phase mark-control-plane",
 		"phase bootstrap-token", "phase kubelet-finalize", "phase addon", "manifest"}
 	if got := node.calls[i:]; !slices.Equal(got, want) {
 		t.Errorf("calls after validate = %v, want %v", got, want)
 	}
 	f := st.InitFinish
-	if f == nil || f.Finished.IsZero() || !slices.Equal(f.Phases, []string{"upload-config all", "mark-control-plane", "bootstrap-token", "kubelet-finalize all", "addon all"}) {
+	if f == nil || f.Finished.IsZero() || !slices.Equal(f.Phases, []string{"certs all", "kubeconfig all", "etcd local", "control-plane all", "kubelet-start",
+		"upload-config all", "mark-control-plane", "bootstrap-token", "kubelet-finalize all", "addon all"}) {
 		t.Fatalf("record: %+v", f)
 	}
 	if !strings.Contains(f.Cause, "wait-control-plane") || strings.Contains(f.Cause, token) {
@@ -59,7 +63,7 @@ func TestInitFinishUploadsCerts(t *testing.T) {
 	if err, _ := run(a); err != nil {
 		t.Fatal(err)
 	}
-	if f := status(t, root).InitFinish; f == nil || len(f.Phases) < 2 || f.Phases[1] != "upload-certs" {
+	if f := status(t, root).InitFinish; f == nil || len(f.Phases) < 7 || f.Phases[6] != "upload-certs" {
 		t.Errorf("record: %+v", f)
 	}
 }
@@ -92,7 +96,7 @@ func TestInitFinishSurvivesACrash(t *testing.T) {
 		if second.count("init") != 0 || !st.Succeeded || st.KubeadmRuns != 1 {
 			t.Errorf("crash at %s: %d inits, %+v", first.calls[crashAt-1], second.count("init"), st)
 		}
-		if f := st.InitFinish; f == nil || len(f.Phases) != 5 || f.Finished.IsZero() {
+		if f := st.InitFinish; f == nil || len(f.Phases) != 10 || f.Finished.IsZero() {
 			t.Errorf("crash at %s: record %+v", first.calls[crashAt-1], f)
 		}
 		// A phase recorded as done before the crash is not run again.
@@ -104,21 +108,62 @@ func TestInitFinishSurvivesACrash(t *testing.T) {
 	}
 }
 
-// TestPartialInitWithoutAControlPlane: etcd data, but none of the files
-// of a running control plane, cannot be finished and is never
-// initialised again.
-func TestPartialInitWithoutAControlPlane(t *testing.T) {
+// TestPartialInitNotOurs: etcd data this agent's init did not make (a
+// node someone initialised by hand) is never initialised again, nor
+// finished.
+func TestPartialInitNotOurs(t *testing.T) {
 	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
-	// Crash inside the init (the fifth call), leaving etcd data only.
-	first := &fakeNode{root: root, crashAt: 5, leave: []string{"/var/lib/etcd/member/snap/db"}}
+	node := &fakeNode{root: root}
+	node.touch("/var/lib/etcd/member/snap/db")
+	a, _ := newAgent(root, node, nil)
+	err, _ := run(a)
+	if !errors.Is(err, ErrPartialInit) || node.count("init") != 0 || node.count("ready") != 0 {
+		t.Errorf("err %v, calls %v", err, node.calls)
+	}
+}
+
+// TestPowerCutEmptiesAreMadeAgain: a power cut seconds after kubeadm wrote
+// its files leaves them empty (kubeadm does not fsync them). The agent
+// removes the empty ones, but none the config wrote, before the phases
+// that make them again run, and records which.
+func TestPowerCutEmptiesAreMadeAgain(t *testing.T) {
+	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
+	first := &fakeNode{root: root, crashAt: 5}
 	a, _ := newAgent(root, first, nil)
 	if _, crashed := run(a); !crashed || first.calls[len(first.calls)-1] != "init" {
 		t.Fatalf("the crash was not in init: %v", first.calls)
 	}
+	first.touch("/var/lib/etcd/member/snap/db")
+	empty := []string{"/etc/kubernetes/admin.conf", "/etc/kubernetes/manifests/etcd.yaml", "/etc/kubernetes/pki/apiserver.key", "/var/lib/kubelet/config.yaml"}
+	for _, p := range empty {
+		first.touch(p)
+		os.Truncate(filepath.Join(root, p), 0)
+	}
+	os.WriteFile(filepath.Join(root, "etc/kubernetes/pki/ca.crt"), nil, 0o644) // the config's own: kept
 	second := &fakeNode{root: root}
+	second.onPhase = func(phase string) {
+		if phase != "certs" {
+			return
+		}
+		for _, p := range empty {
+			if _, err := os.Stat(filepath.Join(root, p)); err == nil {
+				t.Errorf("%s is still there, empty, when the phases run", p)
+			}
+		}
+	}
 	b, _ := newAgent(root, second, nil)
-	err, _ := run(b)
-	if !errors.Is(err, ErrPartialInit) || second.count("init") != 0 || second.count("ready") != 0 {
-		t.Errorf("err %v, calls %v", err, second.calls)
+	if err, _ := run(b); err != nil {
+		t.Fatal(err)
+	}
+	f := status(t, root).InitFinish
+	slices.Sort(empty)
+	if got := slices.Sorted(slices.Values(f.Emptied)); !slices.Equal(got, empty) {
+		t.Errorf("emptied %v, want %v", got, empty)
+	}
+	if _, err := os.Stat(filepath.Join(root, "etc/kubernetes/pki/ca.crt")); err != nil {
+		t.Errorf("the config's own CA was removed: %v", err)
+	}
+	if second.count("init") != 0 {
+		t.Errorf("a second init: %v", second.calls)
 	}
 }

@@ -76,6 +76,8 @@ type fakeNode struct {
 	initErr error
 	// notReady is how many times the API server is not ready yet.
 	notReady int
+	// onPhase, when set, is told of each init phase as it starts.
+	onPhase func(phase string)
 }
 
 func (f *fakeNode) call(name string) {
@@ -145,6 +147,14 @@ func (f *fakeNode) controlPlane() {
 
 func (f *fakeNode) InitPhase(_ context.Context, _ string, phase ...string) error {
 	f.call("phase " + phase[0])
+	if f.onPhase != nil {
+		f.onPhase(phase[0])
+	}
+	if phase[0] == "kubeconfig" { // as kubeadm, makes what is missing
+		if _, err := os.Stat(filepath.Join(f.root, "etc/kubernetes/admin.conf")); err != nil {
+			os.WriteFile(filepath.Join(f.root, "etc/kubernetes/admin.conf"), []byte(adminKubeconfig), 0o600)
+		}
+	}
 	return nil
 }
 

@@ -209,17 +209,16 @@ func (a *Agent) hasLeftovers() bool {
 
 // kubeadm runs init or join. A node that never succeeded and has partial
 // state from an interrupted attempt is reset first; a node with etcd data
-// is never initialised a second time. An init that got as far as a
-// running control plane, and then failed or was cut short, is finished
-// phase by phase.
+// is never initialised a second time: an init that got as far as etcd,
+// and then failed or was cut short, is finished phase by phase.
 func (a *Agent) kubeadm(ctx context.Context) error {
 	kc := a.run.kubeCfg
+	if kc.Role == kubeadm.RoleInit && a.exists(etcdData) && !a.st.KubeadmStarted {
+		return fmt.Errorf("%w this agent did not start; inspect it and run kubeadm reset by hand, then remove %s", ErrPartialInit, StatusPath)
+	}
 	if a.st.KubeadmStarted || a.hasLeftovers() {
-		if kc.Role == kubeadm.RoleInit && a.exists("/var/lib/etcd/member") {
-			if a.st.InitFinish != nil || a.initFinishable() {
-				return a.finishInit(ctx, "an earlier run's kubeadm init was cut short")
-			}
-			return fmt.Errorf("%w; inspect it and run kubeadm reset by hand, then remove %s", ErrPartialInit, StatusPath)
+		if kc.Role == kubeadm.RoleInit && a.exists(etcdData) && a.st.KubeadmStarted {
+			return a.finishInit(ctx, "an earlier run's kubeadm init was cut short")
 		}
 		if a.hasLeftovers() {
 			if err := a.reset(ctx); err != nil {
@@ -234,7 +233,7 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 	}
 	if kc.Role == kubeadm.RoleInit {
 		err := a.Node.Init(ctx, kubeadm.ConfigPath, kc.CertificateKey != "")
-		if err != nil && a.initFinishable() {
+		if err != nil && a.exists(etcdData) {
 			return a.finishInit(ctx, kubeadm.Reason(err))
 		}
 		return err

@@ -19,7 +19,7 @@ func Write(path string, data []byte, mode os.FileMode) error {
 }
 
 // WriteFrom creates a temporary file next to path, lets fill write it,
-// syncs it and renames it to path. On any error the temporary file is
+// syncs it, renames it to path and syncs the folder. On any error the temporary file is
 // removed and path is left as it was.
 func WriteFrom(path string, mode os.FileMode, fill func(io.Writer) error) (err error) {
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
@@ -46,6 +46,20 @@ func WriteFrom(path string, mode os.FileMode, fill func(io.Writer) error) (err e
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("renaming into %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// syncDir makes a rename in dir durable: without it, a power cut can
+// bring the old file back, or none.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
 }
