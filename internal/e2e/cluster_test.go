@@ -67,8 +67,9 @@ func networkFile(n clusterNode) string {
 }
 
 // withProbe adds the node's probe script and a unit running it after
-// firstboot to a rendered config, and the watch that reports the node's
-// state once a minute from the start.
+// firstboot to a rendered config, the functions the probes share
+// (testdata/lib.sh), and the watch that reports the node's state every
+// two minutes from the start.
 func withProbe(t *testing.T, ign []byte, probe, watch string) []byte {
 	t.Helper()
 	var cfg map[string]any
@@ -76,7 +77,8 @@ func withProbe(t *testing.T, ign []byte, probe, watch string) []byte {
 		t.Fatal(err)
 	}
 	storage := cfg["storage"].(map[string]any)
-	for path, script := range map[string]string{"/etc/nodebake-test/probe": probe, "/etc/nodebake-test/watch": watch} {
+	lib := readFile(filepath.Join(repoRoot(t), "internal", "e2e", "testdata", "lib.sh"))
+	for path, script := range map[string]string{"/etc/nodebake-test/probe": probe, "/etc/nodebake-test/watch": watch, "/etc/nodebake-test/lib.sh": lib} {
 		storage["files"] = append(storage["files"].([]any), map[string]any{
 			"path": path, "mode": 0o755, "overwrite": true,
 			"contents": map[string]any{"source": "data:;base64," + base64.StdEncoding.EncodeToString([]byte(script))},
@@ -96,6 +98,32 @@ func withProbe(t *testing.T, ign []byte, probe, watch string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// renderClusterConfig renders a cluster node's config with firstboot
+// render: its static address on the private link, the cluster CA (and
+// its key for the init node), and for the init node the test's
+// tuning; a joining node gets the control plane's endpoint.
+func renderClusterConfig(t *testing.T, dir string, n clusterNode, cpIP, token, crt, key string) []byte {
+	t.Helper()
+	netFile := filepath.Join(dir, n.name+".network")
+	os.WriteFile(netFile, []byte(networkFile(n)), 0o644)
+	args := []string{"render", "--role", n.role, "--node-name", n.name, "--token", token, "--ca-cert", crt,
+		"--file", "/etc/systemd/network/10-cluster.network=" + netFile}
+	if n.role == "init" {
+		// ECDSA keys make each TLS handshake (kubectl, probes, every
+		// component's client) a fraction of RSA's cost under TCG; the
+		// patches give the static pods' probes slack for two cores.
+		args = append(args, "--ca-key", key, "--advertise-address", n.ip, "--encryption-algorithm", "ECDSA-P256", "--leader-election-lease", "2m",
+			"--patches", filepath.Join(repoRoot(t), "internal", "e2e", "testdata", "cluster", "patches"))
+	} else {
+		args = append(args, "--endpoint", cpIP+":6443")
+	}
+	ign, err := exec.Command(firstboot(t), args...).Output()
+	if err != nil {
+		t.Fatalf("firstboot render %v: %v", args, err)
+	}
+	return ign
 }
 
 // freeUDPPorts returns n loopback UDP ports that are free now.
@@ -148,23 +176,7 @@ func TestTwoNodeCluster(t *testing.T) {
 		errs = make([]error, len(nodes))
 	)
 	for i, n := range nodes {
-		netFile := filepath.Join(dir, n.name+".network")
-		os.WriteFile(netFile, []byte(networkFile(*n)), 0o644)
-		args := []string{"render", "--role", n.role, "--node-name", n.name, "--token", token, "--ca-cert", crt,
-			"--file", "/etc/systemd/network/10-cluster.network=" + netFile}
-		if n.role == "init" {
-			// ECDSA keys make each TLS handshake (kubectl, probes, every
-			// component's client) a fraction of RSA's cost under TCG; the
-			// patches give the static pods' probes slack for two cores.
-			args = append(args, "--ca-key", key, "--advertise-address", n.ip, "--encryption-algorithm", "ECDSA-P256", "--leader-election-lease", "2m",
-				"--patches", filepath.Join(root, "internal", "e2e", "testdata", "cluster", "patches"))
-		} else {
-			args = append(args, "--endpoint", nodes[0].ip+":6443")
-		}
-		ign, err := exec.Command(firstboot(t), args...).Output()
-		if err != nil {
-			t.Fatalf("firstboot render %v: %v", args, err)
-		}
+		ign := renderClusterConfig(t, dir, *n, nodes[0].ip, token, crt, key)
 		probe, err := os.ReadFile(filepath.Join(root, "internal", "e2e", "testdata", "cluster", n.probe))
 		if err != nil {
 			t.Fatal(err)

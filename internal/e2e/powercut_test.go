@@ -151,20 +151,7 @@ func TestLongPowerCut(t *testing.T) {
 	}
 	machines := make([]*machine, len(nodes))
 	for i, n := range nodes {
-		netFile := filepath.Join(dir, n.name+".network")
-		os.WriteFile(netFile, []byte(networkFile(n)), 0o644)
-		args := []string{"render", "--role", n.role, "--node-name", n.name, "--token", token, "--ca-cert", crt,
-			"--file", "/etc/systemd/network/10-cluster.network=" + netFile}
-		if n.role == "init" {
-			args = append(args, "--ca-key", key, "--advertise-address", n.ip, "--encryption-algorithm", "ECDSA-P256", "--leader-election-lease", "2m",
-				"--patches", filepath.Join(root, "internal", "e2e", "testdata", "cluster", "patches"))
-		} else {
-			args = append(args, "--endpoint", nodes[0].ip+":6443")
-		}
-		ign, err := exec.Command(firstboot(t), args...).Output()
-		if err != nil {
-			t.Fatalf("firstboot render %v: %v", args, err)
-		}
+		ign := renderClusterConfig(t, dir, n, nodes[0].ip, token, crt, key)
 		ign = withProbe(t, ign, script("powercut/probe.sh"), script("cluster/watch.sh"))
 		ign = withUnit(t, ign, "nodebake-powercut-marker.service", "/etc/nodebake-test/marker", script("powercut/marker.sh"))
 		ignPath := filepath.Join(dir, n.name+".ign")

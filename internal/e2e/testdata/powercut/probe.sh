@@ -12,27 +12,14 @@ out firstboot=$(field result) runs=$(field runs) kubeadm_runs=$(field kubeadm) \
 	init_finished=$(echo "$st" | grep -q '^init: .*; finished ' && echo yes || echo no)
 [ -f /run/cluster-api/bootstrap-success.complete ] && out marker=yes
 [ "$(hostname)" = cp-1 ] || { out done=1; exit 0; }
-waitfor() {
-	end=$(($(date +%s) + $1)); shift
-	until kubectl wait --timeout=5m "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -ge "$end" ] && return 1
-		sleep 15
-	done
-}
-get() {
-	n=0
-	until v=$(kubectl "$@" 2>/dev/null) && [ -n "$v" ]; do
-		n=$((n + 1)); [ $n -ge 10 ] && break; sleep 15
-	done
-	echo "$v"
-}
+. /etc/nodebake-test/lib.sh
 waitfor 1800 --for=create node/worker-1 && waitfor 1800 --for=condition=Ready node/cp-1 node/worker-1
 for n in cp-1 worker-1; do
-	out ready.$n=$(get get node $n -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') \
-		ready_at.$n=$(get get node $n -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
+	out ready.$n=$(retry kubectl get node $n -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') \
+		ready_at.$n=$(retry kubectl get node $n -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}')
 done
 waitfor 1200 -n kube-system --for=condition=Available deployment/coredns
-out coredns_available=$(get -n kube-system get deployment coredns -o jsonpath='{.status.conditions[?(@.type=="Available")].status}') \
-	kubeadm_config=$(get -n kube-system get configmap kubeadm-config -o name)
-get get pods -A -o wide | sed 's/^/NBP-LOG /' >/dev/ttyS0
+out coredns_available=$(retry kubectl -n kube-system get deployment coredns -o jsonpath='{.status.conditions[?(@.type=="Available")].status}') \
+	kubeadm_config=$(retry kubectl -n kube-system get configmap kubeadm-config -o name)
+retry kubectl get pods -A -o wide | sed 's/^/NBP-LOG /' >/dev/ttyS0
 out done=1

@@ -11,29 +11,16 @@ firstboot status 2>&1 | sed 's/^/NBS-LOG /' >/dev/ttyS0
 phases=$(firstboot status | sed -n 's/^init: .*the agent ran: \(.*\); \(finish[a-z]*\).*$/\1,\2/p' | sed 's/, /,/g; s/ /_/g')
 out finished_phases=${phases:-none}
 journalctl -b -u firstboot.service -o cat 2>&1 | tail -30 | sed 's/^/NBS-LOG journal: /' >/dev/ttyS0
-waitfor() {
-	end=$(($(date +%s) + $1)); shift
-	until kubectl wait --timeout=5m "$@" >/dev/null 2>&1; do
-		[ "$(date +%s)" -ge "$end" ] && return 1
-		sleep 15
-	done
-}
-get() {
-	n=0
-	until v=$(kubectl "$@" 2>/dev/null) && [ -n "$v" ]; do
-		n=$((n + 1)); [ $n -ge 10 ] && break; sleep 15
-	done
-	echo "$v"
-}
+. /etc/nodebake-test/lib.sh
 # What each phase after wait-control-plane leaves in the cluster.
-out kubeadm_config=$(get -n kube-system get configmap kubeadm-config -o name) \
-	control_plane=$(get get nodes -l node-role.kubernetes.io/control-plane -o name) \
-	bootstrap_token=$(get -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token -o name | wc -l) \
-	kube_proxy=$(get -n kube-system get daemonset kube-proxy -o name)
+out kubeadm_config=$(retry kubectl -n kube-system get configmap kubeadm-config -o name) \
+	control_plane=$(retry kubectl get nodes -l node-role.kubernetes.io/control-plane -o name) \
+	bootstrap_token=$(retry kubectl -n kube-system get secrets --field-selector type=bootstrap.kubernetes.io/token -o name | wc -l) \
+	kube_proxy=$(retry kubectl -n kube-system get daemonset kube-proxy -o name)
 waitfor 1800 --for=condition=Ready node/cp-1
 waitfor 1200 -n kube-system --for=condition=Available deployment/coredns
-out ready=$(get get node cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') \
-	ready_at=$(get get node cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}') \
-	coredns_available=$(get -n kube-system get deployment coredns -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')
-get get pods -A -o wide | sed 's/^/NBS-LOG /' >/dev/ttyS0
+out ready=$(retry kubectl get node cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].status}') \
+	ready_at=$(retry kubectl get node cp-1 -o jsonpath='{.status.conditions[?(@.type=="Ready")].lastTransitionTime}') \
+	coredns_available=$(retry kubectl -n kube-system get deployment coredns -o jsonpath='{.status.conditions[?(@.type=="Available")].status}')
+retry kubectl get pods -A -o wide | sed 's/^/NBS-LOG /' >/dev/ttyS0
 out done=1
