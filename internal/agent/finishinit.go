@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/nodebake/nodebake/internal/kubeadm"
@@ -164,6 +165,7 @@ func (a *Agent) initPhases(ctx context.Context, policy retry.Policy, phases [][]
 		}); err != nil {
 			return fmt.Errorf("finishing kubeadm init, phase %s: %w", name, err)
 		}
+		durable() // what the phase wrote, before the record says it is done
 		f.Phases = append(f.Phases, name)
 		if err := a.save(); err != nil {
 			return err
@@ -171,6 +173,11 @@ func (a *Agent) initPhases(ctx context.Context, policy retry.Policy, phases [][]
 	}
 	return nil
 }
+
+// durable flushes every file system: kubeadm does not fsync what it
+// writes, and a record that says a step is done must not outlive the
+// files the step made.
+func durable() { syscall.Sync() }
 
 // console writes one line for the person at the console.
 func (a *Agent) console(format string, args ...any) {

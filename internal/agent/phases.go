@@ -236,9 +236,16 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 		if err != nil && a.exists(etcdData) {
 			return a.finishInit(ctx, kubeadm.Reason(err))
 		}
+		if err == nil {
+			durable()
+		}
 		return err
 	}
-	return a.join(ctx)
+	if err := a.join(ctx); err != nil {
+		return err
+	}
+	durable()
+	return nil
 }
 
 // join retries while the control plane is unreachable, until the
