@@ -140,10 +140,9 @@ func (c *console) verdict(now time.Time) error {
 // follow reads the serial log as it grows, when there is one (else the
 // console is fed as QEMU's output), and stops the boot with the
 // console's verdict.
-func (c *console) follow(ctx context.Context, stop context.CancelCauseFunc, serialLog string) {
+func (c *console) follow(ctx context.Context, stop context.CancelCauseFunc, serialLog string, offset int64) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
-	var offset int64
 	for {
 		select {
 		case <-ctx.Done():
@@ -161,6 +160,16 @@ func (c *console) follow(ctx context.Context, stop context.CancelCauseFunc, seri
 			return
 		}
 	}
+}
+
+// logSize is where this boot's console starts in a log that earlier boots
+// of the same machine wrote to: only what follows is this boot's.
+func logSize(serialLog string) int64 {
+	fi, err := os.Stat(serialLog)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
 }
 
 // readFrom feeds the console what the log holds past offset, and returns

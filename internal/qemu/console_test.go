@@ -24,7 +24,7 @@ func TestConsoleStopsOnAKernelPanic(t *testing.T) {
 	defer stop(nil)
 	done := make(chan struct{})
 	watch := newConsole(AccelTCG, DefaultStuckAfter, time.Now())
-	go func() { watch.follow(ctx, stop, log); close(done) }()
+	go func() { watch.follow(ctx, stop, log, 0); close(done) }()
 
 	write := func(s string) {
 		if _, err := f.WriteString(s); err != nil {
@@ -61,7 +61,7 @@ func TestConsoleIgnoresAHealthyBoot(t *testing.T) {
 	ctx, stop := context.WithCancelCause(context.Background())
 	watch, end := context.WithTimeout(ctx, 3*time.Second)
 	defer end()
-	newConsole(AccelTCG, DefaultStuckAfter, time.Now()).follow(watch, stop, log)
+	newConsole(AccelTCG, DefaultStuckAfter, time.Now()).follow(watch, stop, log, 0)
 	if cause := context.Cause(ctx); cause != nil {
 		t.Errorf("a healthy boot was stopped: %v", cause)
 	}
@@ -129,5 +129,37 @@ func TestConsoleStuck(t *testing.T) {
 				t.Errorf("%v is not ErrGuestStuck", err)
 			}
 		})
+	}
+}
+
+// TestConsoleIgnoresEarlierBoots: a kept machine's log holds its earlier
+// boots; a panic there (a power cut's aftermath, say) is not this boot's.
+func TestConsoleIgnoresEarlierBoots(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "serial.log")
+	earlier := "Kernel panic - not syncing: Fatal exception\r\nWelcome to Debian\r\n"
+	if err := os.WriteFile(log, []byte(earlier), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancelCause(context.Background())
+	defer stop(nil)
+	watch := newConsole(AccelTCG, DefaultStuckAfter, time.Now())
+	go watch.follow(ctx, stop, log, logSize(log))
+	time.Sleep(2500 * time.Millisecond)
+	if ctx.Err() != nil {
+		t.Fatalf("an earlier boot's panic stopped this one: %v", context.Cause(ctx))
+	}
+	f, err := os.OpenFile(log, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	f.WriteString("Kernel panic - not syncing: VFS: Unable to mount root fs\r\n")
+	select {
+	case <-ctx.Done():
+		if !errors.Is(context.Cause(ctx), ErrGuestPanic) {
+			t.Errorf("stopped with %v", context.Cause(ctx))
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("this boot's panic did not stop it")
 	}
 }

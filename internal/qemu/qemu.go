@@ -122,6 +122,10 @@ func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out 
 		defer os.RemoveAll(dir)
 		vm.WorkDir = dir
 	}
+	var from int64 // where this boot's console starts in the log
+	if vm.Keep && vm.SerialLog != "" {
+		from = logSize(vm.SerialLog)
+	}
 	args, err := prepare(ctx, run, vm)
 	if err != nil {
 		return err
@@ -141,7 +145,7 @@ func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out 
 	if err != nil {
 		return err
 	}
-	go watch.follow(qctx, stop, vm.SerialLog)
+	go watch.follow(qctx, stop, vm.SerialLog, from)
 	if err := cmd.Wait(); err != nil {
 		if cause := context.Cause(qctx); errors.Is(cause, ErrGuestPanic) || errors.Is(cause, ErrGuestStuck) {
 			return cause
@@ -197,9 +201,14 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 	}
 
 	args = append(args, vm.Accel.args()...)
-	if vm.SerialLog != "" {
+	switch {
+	case vm.SerialLog != "" && vm.Keep:
+		// The same machine powered on again: its console goes on in the
+		// same log, as a serial console's does.
+		args = append(args, "-chardev", "file,id=serial0,append=on,path="+strings.ReplaceAll(vm.SerialLog, ",", ",,"), "-serial", "chardev:serial0")
+	case vm.SerialLog != "":
 		args = append(args, "-serial", "file:"+vm.SerialLog)
-	} else {
+	default:
 		args = append(args, "-serial", "stdio")
 	}
 	if vm.Ignition != "" {
