@@ -17,10 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -54,7 +51,6 @@ type clusterNode struct {
 	name, role, ip, mac string
 	probe               string // testdata/cluster script
 	serial              string
-	boot                *exec.Cmd // imagebuild boot
 	started             time.Time
 }
 
@@ -170,11 +166,7 @@ func TestTwoNodeCluster(t *testing.T) {
 	ports := freeUDPPorts(t, 2)
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Minute)
 	defer cancel()
-	var (
-		wg   sync.WaitGroup
-		mu   sync.Mutex // guards errs, which the VMs' goroutines write
-		errs = make([]error, len(nodes))
-	)
+	machines := make([]*machine, len(nodes))
 	for i, n := range nodes {
 		ign := renderClusterConfig(t, dir, *n, nodes[0].ip, token, crt, key)
 		probe, err := os.ReadFile(filepath.Join(root, "internal", "e2e", "testdata", "cluster", n.probe))
@@ -195,52 +187,61 @@ func TestTwoNodeCluster(t *testing.T) {
 		if n.role == "join" {
 			mem, cpus = "2048", "1"
 		}
-		n.boot = exec.CommandContext(ctx, imagebuild(t), "boot", image, "--ignition", ignPath, "--serial-log", n.serial,
-			"--disk-size", "12GiB", "--memory", mem, "--cpus", cpus, "--mac", n.mac,
-			"--link", fmt.Sprintf("%d:%d", ports[i], ports[1-i]))
-		n.boot.Dir = root
-		// A killed test takes its VMs with it (imagebuild's QEMU dies
-		// with imagebuild).
-		n.boot.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		// At the end of the test imagebuild is asked to stop, so that it
-		// removes the VM's overlay (about 1 GiB) as it exits.
-		n.boot.Cancel = func() error { return n.boot.Process.Signal(syscall.SIGTERM) }
-		n.boot.WaitDelay = time.Minute
-	}
-	powerOn := func(i int) {
-		nodes[i].started = time.Now()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if out, err := nodes[i].boot.CombinedOutput(); err != nil && ctx.Err() == nil {
-				mu.Lock()
-				errs[i] = fmt.Errorf("%v: %s", err, out)
-				mu.Unlock()
-			}
-		}()
+		// Each node's disk is kept (--state-dir), so that it can be cut
+		// off and powered on again.
+		machines[i] = &machine{t: t, name: n.name, dir: filepath.Join(dir, n.name+".disk"), log: n.serial, args: []string{
+			"boot", image, "--ignition", ignPath, "--disk-size", "12GiB", "--memory", mem, "--cpus", cpus, "--mac", n.mac,
+			"--link", fmt.Sprintf("%d:%d", ports[i], ports[1-i])}}
 	}
 	cp, worker := nodes[0], nodes[1]
+	cpVM, workerVM := machines[0], machines[1]
+	defer cpVM.stop()
+	defer workerVM.stop()
+	// Two of TestLongPowerCut's points, here in make test: the control
+	// plane's power is cut during its first boot's image import, and the
+	// worker's during its join; each is powered on again and must
+	// converge.
+	cpVM.powerOn(ctx)
+	cp.started = cpVM.started
+	cpVM.waitFor(ctx, "nodebake images: importing")
+	time.Sleep(2 * time.Second)
+	cpVM.cut()
+	t.Logf("cp-1: power cut during the image import, %.0f s after power-on", time.Since(cp.started).Seconds())
+	cpVM.powerOn(ctx)
 	// The worker is powered on once the control plane's first boot is
 	// over: on two cores under TCG, a worker's boot and image import
 	// beside a control plane's init starve it (the join itself waits
 	// for an unreachable control plane in the agent's unit tests).
-	powerOn(0)
+	var joinSeen time.Time
+	workerCut := false
 	// The control plane's probe ends with done=1 once the worker came
 	// back from its reboot (or gave up waiting).
 	for lines(cp.serial, "NBC")["done"] != "1" {
 		if worker.started.IsZero() && lines(cp.serial, "NBC")["firstboot"] != "" {
-			powerOn(1)
+			workerVM.powerOn(ctx)
+			worker.started = workerVM.started
+		}
+		if !worker.started.IsZero() && joinSeen.IsZero() && strings.Contains(workerVM.console(), "nodebake firstboot: phase kubeadm") {
+			joinSeen = time.Now()
+		}
+		if !workerCut && !joinSeen.IsZero() && time.Since(joinSeen) > 20*time.Second {
+			workerVM.cut()
+			t.Logf("worker-1: power cut during the join, %.0f s after it started", time.Since(joinSeen).Seconds())
+			workerVM.powerOn(ctx)
+			workerCut = true
 		}
 		select {
 		case <-ctx.Done():
 			t.Fatalf("the cluster did not finish in time\n%s", report(nodes))
 		case <-time.After(10 * time.Second):
 		}
-		mu.Lock()
-		failed := slices.IndexFunc(errs, func(err error) bool { return err != nil })
-		mu.Unlock()
-		if failed >= 0 {
-			t.Fatalf("%s: %v\n%s", nodes[failed].name, errs[failed], report(nodes))
+		for _, m := range machines {
+			if m.cmd == nil {
+				continue
+			}
+			if stopped, err := m.stopped(); stopped {
+				t.Fatalf("%s: the VM stopped: %v\n%s", m.name, err, report(nodes))
+			}
 		}
 	}
 	// Let the worker's second boot report, then stop both VMs.
@@ -251,8 +252,11 @@ func TestTwoNodeCluster(t *testing.T) {
 	for lines(worker.serial, "NBW")["boot=2.kubelet"] == "" && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Second)
 	}
-	cancel()
-	wg.Wait()
+	cpVM.stop()
+	workerVM.stop()
+	if !workerCut {
+		t.Error("the worker's join was never cut")
+	}
 
 	c, w := lines(cp.serial, "NBC"), lines(worker.serial, "NBW")
 	for _, l := range logLines(cp.serial, "NBC-LOG") {
@@ -277,9 +281,10 @@ func TestTwoNodeCluster(t *testing.T) {
 		}
 	}
 	for k, want := range map[string]string{
-		"boot=1.firstboot": "success", "boot=2.firstboot": "success",
-		// The second boot found the record and did nothing: one run.
-		"boot=2.runs": "1", "boot=2.journal_already": "yes", "boot=2.kubelet": "active",
+		// The first power-on's run was cut during the join: two runs.
+		"boot=1.firstboot": "success", "boot=2.firstboot": "success", "boot=1.runs": "2",
+		// The reboot found the record and did nothing: no third run.
+		"boot=2.runs": "2", "boot=2.journal_already": "yes", "boot=2.kubelet": "active",
 	} {
 		if w[k] != want {
 			t.Errorf("worker: %s = %q, want %q", k, w[k], want)

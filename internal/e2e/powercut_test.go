@@ -48,44 +48,81 @@ func withUnit(t *testing.T, ign []byte, unit, path, script string) []byte {
 // --state-dir): powered on, cut off (QEMU killed, no shutdown), and
 // powered on again.
 type machine struct {
-	t       *testing.T
-	name    string
-	dir     string // the kept disk
-	args    []string
+	t    *testing.T
+	name string
+	dir  string // the kept disk
+	args []string
+	// log, when set, is the console of every boot, one after another;
+	// otherwise each boot has its own, NAME.bootN.serial beside dir.
+	log     string
 	boots   int
 	serial  string // this boot's console
+	from    int64  // where this boot's console starts in serial
 	cmd     *exec.Cmd
 	started time.Time
-	done    chan error
+	done    chan struct{} // closed when imagebuild has exited
+	err     error         // how it exited, once done is closed
 }
 
 func (m *machine) powerOn(ctx context.Context) {
 	m.boots++
-	m.serial = filepath.Join(filepath.Dir(m.dir), fmt.Sprintf("%s.boot%d.serial", m.name, m.boots))
-	m.cmd = exec.CommandContext(ctx, imagebuild(m.t), append(m.args, "--state-dir", m.dir, "--serial-log", m.serial)...)
-	m.cmd.Dir = repoRoot(m.t)
-	// imagebuild's QEMU dies with it: killing imagebuild is the power cut.
-	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	m.cmd.Cancel = func() error { return m.cmd.Process.Signal(syscall.SIGTERM) }
-	m.cmd.WaitDelay = time.Minute
-	m.started = time.Now()
-	m.done = make(chan error, 1)
-	if err := m.cmd.Start(); err != nil {
+	m.serial, m.from = m.log, 0
+	if m.log == "" {
+		m.serial = filepath.Join(filepath.Dir(m.dir), fmt.Sprintf("%s.boot%d.serial", m.name, m.boots))
+	} else if fi, err := os.Stat(m.log); err == nil {
+		m.from = fi.Size()
+	}
+	cmd := exec.CommandContext(ctx, imagebuild(m.t), append(m.args, "--state-dir", m.dir, "--serial-log", m.serial)...)
+	cmd.Dir = repoRoot(m.t)
+	// imagebuild's QEMU dies with it: killing imagebuild is the power
+	// cut, and a killed test takes its VMs with it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = time.Minute
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	m.cmd, m.started, m.done = cmd, time.Now(), make(chan struct{})
+	if err := cmd.Start(); err != nil {
 		m.t.Fatal(err)
 	}
-	go func() { m.done <- m.cmd.Wait() }()
+	done := m.done
+	go func() {
+		if err := cmd.Wait(); err != nil {
+			m.err = fmt.Errorf("%v: %s", err, tail(out.String(), 3000))
+		}
+		close(done)
+	}()
+}
+
+// console is what this boot has printed so far.
+func (m *machine) console() string {
+	s := readFile(m.serial)
+	if int64(len(s)) < m.from {
+		return ""
+	}
+	return s[m.from:]
+}
+
+// stopped reports whether the VM stopped, and how.
+func (m *machine) stopped() (bool, error) {
+	select {
+	case <-m.done:
+		return true, m.err
+	default:
+		return false, nil
+	}
 }
 
 // waitFor waits until this boot's console says what, and returns how
 // long after power-on it did.
 func (m *machine) waitFor(ctx context.Context, what string) time.Duration {
 	m.t.Helper()
-	for !strings.Contains(readFile(m.serial), what) {
+	for !strings.Contains(m.console(), what) {
 		select {
 		case <-ctx.Done():
-			m.t.Fatalf("%s boot %d: no %q in time\n%s", m.name, m.boots, what, tailFile(m.serial))
-		case err := <-m.done:
-			m.t.Fatalf("%s boot %d: the VM stopped before %q: %v\n%s", m.name, m.boots, what, err, tailFile(m.serial))
+			m.t.Fatalf("%s boot %d: no %q in time\n%s", m.name, m.boots, what, tail(m.console(), 6000))
+		case <-m.done:
+			m.t.Fatalf("%s boot %d: the VM stopped before %q: %v\n%s", m.name, m.boots, what, m.err, tail(m.console(), 6000))
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
@@ -104,8 +141,12 @@ func (m *machine) cut() {
 	}
 }
 
+// stop asks a running VM's imagebuild to stop, and waits for it.
 func (m *machine) stop() {
-	if m.cmd != nil && m.cmd.ProcessState == nil {
+	if m.cmd == nil {
+		return
+	}
+	if ok, _ := m.stopped(); !ok {
 		m.cmd.Process.Signal(syscall.SIGTERM)
 		<-m.done
 	}
@@ -237,9 +278,10 @@ func TestLongPowerCut(t *testing.T) {
 	for _, f := range figures {
 		fmt.Println("power cut: " + f)
 	}
-	for _, m := range machines {
-		if strings.Contains(readFile(m.serial), hex.EncodeToString(secret)) {
-			t.Errorf("%s: the bootstrap token's secret reached the console", m.name)
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.serial"))
+	for _, l := range logs {
+		if strings.Contains(readFile(l), hex.EncodeToString(secret)) {
+			t.Errorf("%s: the bootstrap token's secret reached the console", filepath.Base(l))
 		}
 	}
 }
