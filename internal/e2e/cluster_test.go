@@ -144,7 +144,9 @@ func freeUDPPorts(t *testing.T, n int) []int {
 // out: one node initialises the cluster, the other joins it, both from
 // configs that firstboot render wrote and fw_cfg delivered. A pod from a
 // baked image runs on the worker and reaches the API server by its DNS
-// name; the worker reboots and is Ready again without joining again.
+// name; the worker reboots and is Ready again without joining again. On
+// the way, the control plane's power is cut during its image import and
+// the worker's during its join, and both converge.
 func TestTwoNodeCluster(t *testing.T) {
 	needIntegration(t)
 	dir := t.TempDir()
