@@ -179,8 +179,11 @@ func TestTwoNodeCluster(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		ign = withProbe(t, ign, string(probe), string(watch))
+		ign = withUnit(t, ign, "nodebake-powercut-marker.service", "/etc/nodebake-test/marker",
+			readFile(filepath.Join(root, "internal", "e2e", "testdata", "powercut", "marker.sh")))
 		ignPath := filepath.Join(dir, n.name+".ign")
-		os.WriteFile(ignPath, withProbe(t, ign, string(probe), string(watch)), 0o600)
+		os.WriteFile(ignPath, ign, 0o600)
 		if res, err := exec.Command(firstboot(t), "validate", ignPath, "--image", filepath.Join(out, "test-cluster.raw")).CombinedOutput(); err != nil {
 			t.Fatalf("firstboot validate %s: %v\n%s", n.name, err, res)
 		}
@@ -214,7 +217,6 @@ func TestTwoNodeCluster(t *testing.T) {
 	// over: on two cores under TCG, a worker's boot and image import
 	// beside a control plane's init starve it (the join itself waits
 	// for an unreachable control plane in the agent's unit tests).
-	var joinSeen time.Time
 	workerCut := false
 	// The control plane's probe ends with done=1 once the worker came
 	// back from its reboot (or gave up waiting).
@@ -223,12 +225,12 @@ func TestTwoNodeCluster(t *testing.T) {
 			workerVM.powerOn(ctx)
 			worker.started = workerVM.started
 		}
-		if !worker.started.IsZero() && joinSeen.IsZero() && strings.Contains(workerVM.console(), "nodebake firstboot: phase kubeadm") {
-			joinSeen = time.Now()
-		}
-		if !workerCut && !joinSeen.IsZero() && time.Since(joinSeen) > 20*time.Second {
+		if !worker.started.IsZero() && !workerCut {
+			// The marker freezes kubeadm join mid-way and says so; the
+			// power goes then.
+			at := workerVM.waitFor(ctx, "NBP-MARK join")
 			workerVM.cut()
-			t.Logf("worker-1: power cut during the join, %.0f s after it started", time.Since(joinSeen).Seconds())
+			t.Logf("worker-1: power cut during the join, %.0f s after power-on", at.Seconds())
 			workerVM.powerOn(ctx)
 			workerCut = true
 		}

@@ -241,7 +241,7 @@ func TestLongPowerCut(t *testing.T) {
 	cpOn := cp.started
 	configured := cp.waitFor(ctx, "nodebake firstboot: configured")
 	figures = append(figures, fmt.Sprintf("cp-1: configured %.0f s after its last power-on (boot %d)", configured.Seconds(), cp.boots))
-	cut(cutPoint{worker, "during the join", "nodebake firstboot: phase kubeadm", 20 * time.Second})
+	cut(cutPoint{worker, "during the join", "NBP-MARK join", 0})
 	worker.powerOn(ctx)
 	workerOn := worker.started
 	cp.waitFor(ctx, "NBP done=1")
