@@ -7,8 +7,18 @@
 #   join: kubeadm join is under way (its kubelet bootstrapping, or 3 s
 #         in); kubeadm is frozen (SIGSTOP) first, so that however fast the
 #         host, the cut lands inside the join.
-# Each node reaches one of them, and the marker ends there.
-mark() { echo "NBP-MARK $1" >/dev/ttyS0; }
+# Each node reaches one of them, once: the marker ends there, and leaves
+# a note on disk so that it never marks, nor freezes kubeadm, again. Only
+# the note is synced (the power goes right after the mark): what kubeadm
+# wrote stays as unflushed as a real power cut finds it.
+done=/var/lib/nodebake-test/marked
+[ -e $done ] && exit 0
+mark() {
+	mkdir -p "$(dirname $done)"
+	echo "$1" >$done
+	sync "$done" "$(dirname $done)"
+	echo "NBP-MARK $1" >/dev/ttyS0
+}
 since=""
 while :; do
 	if [ -d /var/lib/etcd/member ]; then
