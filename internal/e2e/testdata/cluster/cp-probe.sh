@@ -58,6 +58,13 @@ done
 out pod_phase=$phase pod_restarts=$(kubectl get pod probe-pod -o jsonpath='{.status.containerStatuses[0].restartCount}') pod_node=$(retry kubectl get pod probe-pod -o jsonpath='{.spec.nodeName}') pod_image_pulled=$(kubectl get events --field-selector involvedObject.name=probe-pod -o jsonpath='{.items[*].reason}' | tr ' ' '\n' | grep -c '^Pulling$')
 kubectl logs probe-pod 2>&1 | sed 's/^/NBC-LOG pod: /' >/dev/ttyS0
 kubectl describe pod probe-pod 2>&1 | tail -15 | sed 's/^/NBC-LOG describe: /' >/dev/ttyS0
+if [ "$phase" != Succeeded ]; then
+	# The pod reaches the API server through kube-proxy's rules and
+	# CoreDNS: what they said last.
+	kubectl -n kube-system logs -l k8s-app=kube-proxy --prefix --tail 15 2>&1 | sed 's/^/NBC-LOG /' >/dev/ttyS0
+	kubectl -n kube-system logs -l k8s-app=kube-proxy --prefix --tail 15 --previous 2>&1 | sed 's/^/NBC-LOG previous /' >/dev/ttyS0
+	kubectl -n kube-system logs -l k8s-app=kube-dns --prefix --tail 10 2>&1 | sed 's/^/NBC-LOG /' >/dev/ttyS0
+fi
 # The worker reboots once the pod is done; it must come back Ready with
 # the same node, without joining again.
 boot=$(retry kubectl get node worker-1 -o jsonpath='{.status.nodeInfo.bootID}')

@@ -15,9 +15,16 @@ while sleep 120; do
 			$k get nodes --no-headers
 			$k get csr --no-headers
 			$k get pods -A --no-headers | grep -v ' Running '
-			crictl ps -a --state exited 2>&1 | tail -n +2 | cut -c1-200
 		else
 			journalctl -b -u kubelet -n 4 -o cat | cut -c1-300
 		fi
+		# This node's containers that exited, and why: the end of the
+		# log of each (an init container's exit is the normal one).
+		crictl ps -a --state exited 2>&1 | tail -n +2 | cut -c1-200
+		for id in $(crictl ps -a --state exited -q 2>/dev/null | head -4); do
+			name=$(crictl inspect -o go-template --template '{{.status.metadata.name}}' "$id" 2>/dev/null)
+			case "$name" in install-cni*) continue ;; esac
+			crictl logs --tail 6 "$id" 2>&1 | cut -c1-300 | sed "s/^/log $name: /"
+		done
 	} 2>&1 | out
 done
