@@ -8,7 +8,7 @@ export GOFLAGS := -mod=mod
 PROFILE ?= profiles/default.yaml
 BIN := bin
 
-.PHONY: all deps build image test test-long fuzz unit e2e bench vet clean
+.PHONY: all deps build image test test-long fuzz unit e2e bench vet clean capi-fixtures
 all: build
 
 deps:
@@ -55,6 +55,15 @@ vet:
 # (about 25 minutes).
 bench: deps
 	$(GO) test -count=1 -run '^$$' -bench . -benchtime 1x -timeout 60m ./internal/e2e/ ./internal/kit/
+
+# The Cluster API user data the tests read, from Cluster API's own
+# generator (ci/capigen, its own module): a control-plane init, a worker
+# join and a control-plane join of one test cluster, for the default
+# profile's Kubernetes version. Made anew, with new keys, on each run.
+CAPI_FIXTURES := internal/capi/testdata
+capi-fixtures:
+	cd ci/capigen && $(GO) run . -out $(CURDIR)/$(CAPI_FIXTURES) \
+		-kubernetes-version $$(sed -n 's/^ *kubernetesVersion: *//p' $(CURDIR)/profiles/default.yaml)
 
 clean:
 	rm -rf $(BIN) out

@@ -45,7 +45,7 @@ func exitCode(err error) int {
 	case err == nil:
 		return exitOK
 	case errors.Is(err, errUsage), errors.Is(err, errInvalid), errors.As(err, &inv),
-		errors.Is(err, ignitioncfg.ErrSpec2), errors.Is(err, ignitioncfg.ErrVersion),
+		errors.Is(err, ignitioncfg.ErrVersion),
 		errors.Is(err, nodecheck.ErrNoKubeadm), errors.Is(err, kubeadm.ErrInvalidConfig), errors.Is(err, inputfile.ErrInput),
 		errors.Is(err, nodecheck.ErrNotImage):
 		return exitBadInput

@@ -32,7 +32,7 @@ func errorClass(err error) string {
 	}
 	var inv *ignitioncfg.InvalidError
 	switch {
-	case errors.As(err, &inv), errors.Is(err, ignitioncfg.ErrSpec2), errors.Is(err, ignitioncfg.ErrVersion):
+	case errors.As(err, &inv), errors.Is(err, ignitioncfg.ErrVersion):
 		return "invalid-config"
 	case errors.Is(err, ErrIdentity):
 		return "identity"

@@ -20,6 +20,7 @@ var fences = map[string][]string{
 	"os/exec":                                {"internal/command"},
 	"github.com/google/go-containerregistry": {"internal/images"},
 	"github.com/coreos/ignition":             {"internal/ignitioncfg"},
+	"github.com/coreos/ign-converter":        {"internal/ignitioncfg"},
 }
 
 func TestImportFences(t *testing.T) {

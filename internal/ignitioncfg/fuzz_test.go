@@ -20,6 +20,8 @@ func FuzzParseCheck(f *testing.F) {
 		`{"ignition":{"version":"3.4.0"},"systemd":{"units":[{"name":"x.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n","dropins":[{"name":"10.conf","contents":"[Unit]\n"}]}]}}`,
 		`{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"/home/../usr/lib/evil"}]}}`,
 		`{"ignition":{"version":"2.3.0"}}`,
+		`{"ignition":{"version":"2.2.0"},"storage":{"files":[{"filesystem":"root","path":"/etc/x","mode":420,"contents":{"source":"data:,x"}}]},"systemd":{"units":[{"name":"x.service","enabled":true,"contents":"[Service]\nExecStart=/bin/true\n"}]},"networkd":{}}`,
+		`{"ignition":{"version":"2.3.0"},"storage":{"filesystems":[{"name":"oem","mount":{"device":"/dev/vda6","format":"ext4"}}],"files":[{"filesystem":"oem","path":"/x"}]}}`,
 	} {
 		f.Add([]byte(seed))
 	}

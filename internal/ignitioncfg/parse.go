@@ -1,6 +1,7 @@
 // Package ignitioncfg reads Ignition configs (spec 3.0 to 3.5, translated
-// to 3.5 by Ignition's own config packages), checks everything they would
-// write before anything is written, and applies them to a root.
+// to 3.5 by Ignition's own config packages, and spec 2.2 and 2.3, first
+// translated to 3.0 by ign-converter), checks everything they would write
+// before anything is written, and applies them to a root.
 package ignitioncfg
 
 import (
@@ -49,19 +50,22 @@ func (e *InvalidError) Error() string {
 	return b.String()
 }
 
-// Parse reads a config of spec 3.0 to 3.5 and returns it at 3.5 with the
-// report's problems. A config whose report is fatal, of spec 2.x, or asking
-// for what nodebake does not do, is an *InvalidError (or ErrSpec2).
+// Parse reads a config of spec 2.2, 2.3 or 3.0 to 3.5 and returns it at
+// 3.5 with the report's problems. A config whose report is fatal, that
+// cannot be translated, or that asks for what nodebake does not do, is an
+// *InvalidError; one of another version is ErrVersion.
 func Parse(raw []byte) (Config, []Problem, error) {
-	version, _, err := util.GetConfigVersion(raw)
-	if err == nil && version.Major == 2 {
-		return Config{}, nil, fmt.Errorf("%w (this config is %s)", ErrSpec2, version)
+	var problems []Problem
+	if version, _, err := util.GetConfigVersion(raw); err == nil && version.Major == 2 {
+		if raw, problems, err = translateSpec2(raw, version); err != nil {
+			return Config{}, problems, err
+		}
 	}
 	cfg, rpt, err := v3_5.ParseCompatibleVersion(raw)
-	problems := problemsOf(rpt)
+	problems = append(problems, problemsOf(rpt)...)
 	if err != nil {
 		if errors.Is(err, ignerrors.ErrUnknownVersion) || errors.Is(err, ignerrors.ErrInvalidVersion) {
-			return Config{}, problems, fmt.Errorf("%w: ignition.version %q; nodebake reads 3.0.0 to 3.5.0", ErrVersion, versionOf(raw))
+			return Config{}, problems, fmt.Errorf("%w: ignition.version %q; nodebake reads 2.2.0, 2.3.0 and 3.0.0 to 3.5.0", ErrVersion, versionOf(raw))
 		}
 		if len(problems) == 0 {
 			problems = []Problem{{Kind: "error", Message: err.Error(), Fatal: true}}

@@ -37,7 +37,8 @@ func TestParseRejects(t *testing.T) {
 		is        error
 		says      []string
 	}{
-		{"spec 2", `{"ignition":{"version":"2.3.0"}}`, ErrSpec2, []string{"spec 2.x is not supported", "2.3.0"}},
+		{"spec 2.1", `{"ignition":{"version":"2.1.0"}}`, ErrVersion, []string{"2.1.0", "nodebake reads 2.2.0, 2.3.0 and 3.0.0 to 3.5.0"}},
+		{"spec 2.4", `{"ignition":{"version":"2.4.0"}}`, ErrVersion, []string{"2.4.0"}},
 		{"unknown version", `{"ignition":{"version":"3.6.0-experimental"}}`, ErrVersion, []string{"3.6.0-experimental"}},
 		{"not JSON", `ignition: {version: 3.4.0}`, nil, []string{"invalid Ignition config"}},
 		{"relative path", `{"ignition":{"version":"3.4.0"},"storage":{"files":[{"path":"etc/x"}]}}`, nil,
