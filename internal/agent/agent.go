@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nodebake/nodebake/internal/capi"
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/configsource"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
@@ -24,7 +25,7 @@ import (
 )
 
 // SuccessMarker is the file Cluster API tooling waits for.
-const SuccessMarker = "/run/cluster-api/bootstrap-success.complete"
+const SuccessMarker = capi.SuccessFile
 
 // Agent runs the phases. Node is the running system it acts on.
 type Agent struct {
@@ -57,6 +58,13 @@ type runState struct {
 	found   *configsource.Found
 	cfg     ignitioncfg.Config
 	kubeCfg *kubeadm.Config
+	// kubePath is where the config wrote kubeCfg, and kubeYAML the
+	// file as validate checked it.
+	kubePath string
+	kubeYAML []byte
+	// capi is Cluster API's bootstrap contract, for a config that
+	// carries it.
+	capi    *capi.Bootstrap
 	secrets []string
 }
 
@@ -66,17 +74,22 @@ type phase struct {
 	// they only read, and later phases need what they learn.
 	always bool
 	run    func(context.Context) error
+	// capi phases run only for a config that carries Cluster API's
+	// bootstrap contract.
+	capi bool
 }
 
 func (a *Agent) phases() []phase {
 	return []phase{
-		{"identity", true, a.identity},
-		{"fetch", true, a.fetch},
-		{"validate", true, a.validate},
-		{"apply", false, a.apply},
-		{"kubeadm", false, a.kubeadm},
-		{"network", false, a.podNetwork},
-		{"record", false, a.record},
+		{"identity", true, a.identity, false},
+		{"fetch", true, a.fetch, false},
+		{"validate", true, a.validate, false},
+		{"apply", false, a.apply, false},
+		{"prekubeadm", false, a.preKubeadm, true},
+		{"kubeadm", false, a.kubeadm, false},
+		{"postkubeadm", false, a.postKubeadm, true},
+		{"network", false, a.podNetwork, false},
+		{"record", false, a.record, false},
 	}
 }
 
@@ -127,7 +140,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		return err
 	}
 	for _, p := range a.phases() {
-		if !p.always && st.Done(p.name) {
+		if !p.always && st.Done(p.name) || p.capi && a.run.capi == nil {
 			continue
 		}
 		st.Phase = p.name

@@ -161,7 +161,7 @@ func (a *Agent) initPhases(ctx context.Context, policy retry.Policy, phases [][]
 		a.Notify.Status("kubeadm init: finishing, phase " + name)
 		a.Log.Info("finishing init", "phase", name)
 		if err := retry.Do(ctx, policy, func(ctx context.Context) error {
-			return a.Node.InitPhase(ctx, kubeadm.ConfigPath, phase...)
+			return a.Node.InitPhase(ctx, a.run.kubePath, phase...)
 		}); err != nil {
 			return fmt.Errorf("finishing kubeadm init, phase %s: %w", name, err)
 		}

@@ -78,6 +78,14 @@ type fakeNode struct {
 	notReady int
 	// onPhase, when set, is told of each init phase as it starts.
 	onPhase func(phase string)
+	// paths are the kubeadm configurations init and join were given.
+	paths []string
+	// scripts are the scripts of Cluster API's commands run, as their
+	// contents; onCommands, when set, runs in each one's place, and
+	// commandsErr is what the next one returns.
+	scripts     []string
+	onCommands  func(script string)
+	commandsErr error
 }
 
 func (f *fakeNode) call(name string) {
@@ -119,7 +127,8 @@ func (f *fakeNode) SetHostname(context.Context, string) error {
 	return nil
 }
 func (f *fakeNode) Activate(context.Context, bool, []string) error { f.call("activate"); return nil }
-func (f *fakeNode) Init(context.Context, string, bool) error {
+func (f *fakeNode) Init(_ context.Context, path string, _ bool) error {
+	f.paths = append(f.paths, path)
 	if f.partial && len(f.calls)+1 == f.crashAt {
 		f.controlPlane()
 	}
@@ -166,7 +175,8 @@ func (f *fakeNode) APIServerReady(context.Context, string) error {
 	}
 	return nil
 }
-func (f *fakeNode) Join(context.Context, string) error {
+func (f *fakeNode) Join(_ context.Context, path string) error {
+	f.paths = append(f.paths, path)
 	f.call("join")
 	if len(f.joinErrs) > 0 {
 		err := f.joinErrs[0]
@@ -182,6 +192,19 @@ func (f *fakeNode) Reset(context.Context) error {
 		os.RemoveAll(filepath.Join(f.root, p))
 	}
 	return nil
+}
+func (f *fakeNode) Commands(_ context.Context, path string) error {
+	f.call("commands")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f.scripts = append(f.scripts, string(b))
+	if f.onCommands != nil {
+		f.onCommands(string(b))
+	}
+	err, f.commandsErr = f.commandsErr, nil
+	return err
 }
 func (f *fakeNode) ApplyManifest(_ context.Context, _, path string) error {
 	f.call("manifest")

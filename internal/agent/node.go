@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -55,6 +56,9 @@ type Cluster interface {
 	Join(ctx context.Context, path string) error
 	Reset(ctx context.Context) error
 	ApplyManifest(ctx context.Context, kubeconfig, path string) error
+	// Commands runs a bash script of Cluster API's preKubeadmCommands or
+	// postKubeadmCommands.
+	Commands(ctx context.Context, path string) error
 }
 
 // LiveNode acts on the machine the agent runs on.
@@ -195,4 +199,19 @@ func (n *LiveNode) ApplyManifest(ctx context.Context, kubeconfig, path string) e
 		_, err := n.Run.Run(ctx, command.Cmd{Name: "kubectl", Args: []string{"--kubeconfig", kubeconfig, "apply", "-f", path}})
 		return err
 	})
+}
+
+// Commands runs the script with bash from /, as Cluster API's
+// kubeadm.service would, its output to the journal, redacted.
+func (n *LiveNode) Commands(ctx context.Context, path string) error {
+	var out bytes.Buffer
+	_, err := n.Run.Run(ctx, command.Cmd{Name: "/bin/bash", Args: []string{path}, Dir: "/", Stdout: &out, Stderr: &out})
+	if n.Run.Log != nil {
+		for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+			if l != "" {
+				n.Run.Log.Info("command output", "script", path, "line", kubeadm.Redact(l, n.Kubeadm.Secrets))
+			}
+		}
+	}
+	return err
 }

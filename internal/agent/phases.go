@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/capi"
 	"github.com/nodebake/nodebake/internal/configsource"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
@@ -42,6 +43,8 @@ func errorClass(err error) string {
 		return "partial-init"
 	case errors.Is(err, ErrNoKubeadm):
 		return "no-kubeadm-config"
+	case errors.Is(err, ErrCommands):
+		return "capi-commands"
 	case errors.Is(err, ignitioncfg.ErrHash):
 		return "hash-mismatch"
 	}
@@ -100,6 +103,7 @@ func (a *Agent) validate(ctx context.Context) error {
 	}
 	if res.Kubeadm != nil {
 		a.run.kubeCfg, a.run.secrets = res.Kubeadm, res.Kubeadm.Secrets
+		a.run.kubePath, a.run.capi, a.run.kubeYAML = res.KubeadmPath, res.CAPI, res.KubeadmYAML
 		a.Node.Redact(res.Kubeadm.Secrets)
 		a.st.Role = string(res.Kubeadm.Role)
 	}
@@ -118,7 +122,11 @@ func (a *Agent) apply(ctx context.Context) error {
 		Done: a.st.Applied,
 		Save: func(done map[string]string) error { a.st.Applied = done; return a.save() },
 	}
-	res, err := ignitioncfg.Apply(ctx, a.run.cfg, t)
+	cfg := a.run.cfg
+	if a.run.capi != nil {
+		cfg = capi.Adopt(cfg)
+	}
+	res, err := ignitioncfg.Apply(ctx, cfg, t)
 	if err != nil {
 		return err
 	}
@@ -212,6 +220,11 @@ func (a *Agent) hasLeftovers() bool {
 // is never initialised a second time: an init that got as far as etcd,
 // and then failed or was cut short, is finished phase by phase.
 func (a *Agent) kubeadm(ctx context.Context) error {
+	if a.run.capi != nil {
+		if err := a.recheck(ctx, a.run.kubeYAML); err != nil {
+			return err
+		}
+	}
 	kc := a.run.kubeCfg
 	if kc.Role == kubeadm.RoleInit && a.exists(etcdData) && !a.st.KubeadmStarted {
 		return fmt.Errorf("%w this agent did not start; inspect it and run kubeadm reset by hand, then remove %s", ErrPartialInit, StatusPath)
@@ -232,7 +245,7 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 		return err
 	}
 	if kc.Role == kubeadm.RoleInit {
-		err := a.Node.Init(ctx, kubeadm.ConfigPath, kc.CertificateKey != "")
+		err := a.Node.Init(ctx, a.run.kubePath, kc.CertificateKey != "")
 		if err != nil && a.exists(etcdData) {
 			return a.finishInit(ctx, kubeadm.Reason(err))
 		}
@@ -282,7 +295,7 @@ func (a *Agent) join(ctx context.Context) error {
 				return retry.Final(err)
 			}
 		}
-		err := a.Node.Join(ctx, kubeadm.ConfigPath)
+		err := a.Node.Join(ctx, a.run.kubePath)
 		if err != nil && !errors.Is(err, kubeadm.ErrUnreachable) {
 			return retry.Final(err)
 		}

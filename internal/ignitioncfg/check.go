@@ -28,7 +28,7 @@ var Writable = []string{"/etc", "/var", "/root", "/home", "/run"}
 
 // SecretPaths are files that always get mode 0600 whatever the config
 // says: they hold bootstrap tokens or certificate keys.
-var SecretPaths = []string{"/etc/kubernetes/kubeadm.yaml"}
+var SecretPaths = []string{"/etc/kubernetes/kubeadm.yaml", "/etc/kubeadm.yml"}
 
 // Check finds every path the config would write and reports those it
 // cannot: outside Writable, not absolute, or a unit name with a folder in

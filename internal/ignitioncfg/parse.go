@@ -19,6 +19,9 @@ import (
 // Config is a parsed config, at spec 3.5.
 type Config = types.Config
 
+// File is one of a config's files.
+type File = types.File
+
 // Problem is one entry of a config's report, with its JSON path.
 type Problem struct {
 	Kind    string `json:"kind"` // error, warning, info, deprecated

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/capi"
 	"github.com/nodebake/nodebake/internal/diskimage"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
@@ -24,7 +25,8 @@ import (
 
 // ErrNoKubeadm is returned for a config that writes no kubeadm
 // configuration.
-var ErrNoKubeadm = errors.New("the Ignition config has no kubeadm configuration at " + kubeadm.ConfigPath)
+var ErrNoKubeadm = errors.New("the Ignition config has no kubeadm configuration at " + kubeadm.ConfigPath +
+	" (nor Cluster API's " + capi.ConfigPath + ", " + capi.ScriptPath + " and " + capi.Unit + ")")
 
 // ErrNotImage is wrapped when --image names a file that is not a nodebake
 // disk image.
@@ -65,6 +67,13 @@ type Result struct {
 	// Kubeadm is the kubeadm configuration, once it parsed: set even
 	// when the check against the target failed.
 	Kubeadm *kubeadm.Config
+	// KubeadmPath is where the config writes it: kubeadm.ConfigPath, or
+	// capi.ConfigPath for a config that carries Cluster API's contract.
+	KubeadmPath string
+	KubeadmYAML []byte
+	// CAPI is Cluster API's bootstrap contract, for a config that
+	// carries it.
+	CAPI    *capi.Bootstrap
 	Summary string
 }
 
@@ -85,13 +94,26 @@ func Check(ctx context.Context, in Input) (*Result, error) {
 	if p := in.Fetch.CheckData(ctx, cfg); len(p) > 0 {
 		return res, &ignitioncfg.InvalidError{Problems: p}
 	}
+	bs, err := capi.Find(cfg, func(f ignitioncfg.File) ([]byte, error) { return in.Fetch.Contents(ctx, f, nil) })
+	if err != nil {
+		return res, err
+	}
+	path := kubeadm.ConfigPath
+	if bs != nil {
+		path = capi.ConfigPath
+	}
 	var kubeYAML []byte
 	found := false
-	for _, f := range cfg.Storage.Files {
-		if f.Path == kubeadm.ConfigPath {
+	for i, f := range cfg.Storage.Files {
+		if bs != nil && f.Path == kubeadm.ConfigPath {
+			return res, &ignitioncfg.InvalidError{Problems: []ignitioncfg.Problem{{Kind: "error", Fatal: true,
+				Path:    fmt.Sprintf("$.storage.files.%d.path", i),
+				Message: fmt.Sprintf("the config carries Cluster API's bootstrap contract (%s) and writes %s too: give one kubeadm configuration", capi.ConfigPath, kubeadm.ConfigPath)}}}
+		}
+		if f.Path == path {
 			// The file as written: its contents and every append.
 			if kubeYAML, err = in.Fetch.Contents(ctx, f, nil); err != nil {
-				return res, fmt.Errorf("%s: %w", kubeadm.ConfigPath, err)
+				return res, fmt.Errorf("%s: %w", path, err)
 			}
 			found = true
 		}
@@ -99,28 +121,51 @@ func Check(ctx context.Context, in Input) (*Result, error) {
 	if !found {
 		return res, ErrNoKubeadm
 	}
-	kc, err := kubeadm.ParseConfig(kubeYAML)
+	kc, err := Kubeadm(ctx, nil, "", path, kubeYAML)
+	res.Kubeadm, res.KubeadmYAML = kc, kubeYAML
 	if err != nil {
-		return res, fmt.Errorf("%w: %s: %w", kubeadm.ErrInvalidConfig, kubeadm.ConfigPath, err)
+		return res, err
 	}
-	res.Kubeadm = kc
+	if bs != nil && (bs.Subcommand == "init") != (kc.Role == kubeadm.RoleInit) {
+		return res, fmt.Errorf("%w: %s runs kubeadm %s, but %s is for %s", kubeadm.ErrInvalidConfig, capi.ScriptPath, bs.Subcommand, capi.ConfigPath, kc.Role)
+	}
+	res.KubeadmPath, res.CAPI = path, bs
 	res.Summary = fmt.Sprintf("role %s", kc.Role)
+	if bs != nil {
+		res.Summary += ", Cluster API bootstrap"
+	}
 	if kc.KubernetesVersion != "" {
 		res.Summary += ", Kubernetes " + kc.KubernetesVersion
-	}
-	if kc.Role == kubeadm.RoleInit && kc.KubernetesVersion == "" {
-		// Whatever the target: unpinned, kubeadm asks the internet.
-		return res, fmt.Errorf("%w: an init must pin kubernetesVersion (ClusterConfiguration), or kubeadm asks the internet", kubeadm.ErrVersionMismatch)
 	}
 	if in.Target == nil {
 		return res, nil
 	}
-	return res, against(ctx, in, kc, kubeYAML)
+	return res, against(ctx, in.Target, in.Scratch, kc, kubeYAML)
+}
+
+// Kubeadm checks a kubeadm configuration, read from path, as Check checks
+// the one in an Ignition config: it parses, an init pins its version,
+// and on target (unless nil) the version fits, kubeadm validates it and
+// every image it needs is there. The configuration is returned once it
+// parsed, even when a later check failed.
+func Kubeadm(ctx context.Context, target Target, scratch, path string, kubeYAML []byte) (*kubeadm.Config, error) {
+	kc, err := kubeadm.ParseConfig(kubeYAML)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", kubeadm.ErrInvalidConfig, path, err)
+	}
+	if kc.Role == kubeadm.RoleInit && kc.KubernetesVersion == "" {
+		// Whatever the target: unpinned, kubeadm asks the internet.
+		return kc, fmt.Errorf("%w: an init must pin kubernetesVersion (ClusterConfiguration), or kubeadm asks the internet", kubeadm.ErrVersionMismatch)
+	}
+	if target == nil {
+		return kc, nil
+	}
+	return kc, against(ctx, target, scratch, kc, kubeYAML)
 }
 
 // against checks the kubeadm configuration on the target.
-func against(ctx context.Context, in Input, kc *kubeadm.Config, kubeYAML []byte) error {
-	baked, err := in.Target.BakedVersion(ctx)
+func against(ctx context.Context, target Target, scratch string, kc *kubeadm.Config, kubeYAML []byte) error {
+	baked, err := target.BakedVersion(ctx)
 	if err != nil {
 		return err
 	}
@@ -129,18 +174,18 @@ func against(ctx context.Context, in Input, kc *kubeadm.Config, kubeYAML []byte)
 	}
 	// kubeadm validates its file where it will be read: a private copy,
 	// since nothing is applied yet.
-	if err := os.MkdirAll(in.Scratch, 0o700); err != nil {
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
 		return err
 	}
-	tmp := filepath.Join(in.Scratch, "kubeadm-validate.yaml")
+	tmp := filepath.Join(scratch, "kubeadm-validate.yaml")
 	if err := atomicfile.Write(tmp, kubeYAML, 0o600); err != nil {
 		return err
 	}
 	defer os.Remove(tmp)
-	if err := in.Target.ValidateKubeadm(ctx, tmp); err != nil {
+	if err := target.ValidateKubeadm(ctx, tmp); err != nil {
 		return err
 	}
-	missing, err := in.Target.MissingImages(ctx, baked)
+	missing, err := target.MissingImages(ctx, baked)
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,259 @@
+package agent
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/nodebake/nodebake/internal/capi"
+)
+
+// capiConfig is user data from Cluster API's own generator (make
+// capi-fixtures).
+func capiConfig(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "capi", "testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// capiToken is the bootstrap token in the fixtures.
+func capiToken(t *testing.T, cfg string) string {
+	t.Helper()
+	m := regexp.MustCompile(`token%3A%20([a-z0-9]{6})\.([a-z0-9]{16})`).FindStringSubmatch(cfg)
+	if m == nil {
+		t.Fatal("no bootstrap token in the fixture")
+	}
+	return m[1] + "." + m[2]
+}
+
+// TestClusterAPI carries out Cluster API's user data for each role: the
+// preKubeadmCommands, kubeadm with /etc/kubeadm.yml, the success file,
+// the configuration moved to /tmp, then the postKubeadmCommands; its
+// unit is written but never enabled; its CAs are in place; and the
+// bootstrap token reaches neither the console nor the journal.
+func TestClusterAPI(t *testing.T) {
+	for _, tc := range []struct{ fixture, role, kubeadm string }{
+		{"init.ign", "init", "init"}, {"join.ign", "join", "join"}, {"cp-join.ign", "control-plane", "join"},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			cfg := capiConfig(t, tc.fixture)
+			root := newRoot(t, cfg)
+			node := &fakeNode{root: root}
+			var console, journal bytes.Buffer
+			a, n := newAgent(root, node, &console)
+			a.Log = slog.New(slog.NewTextHandler(&journal, nil))
+			var markerAtPost bool
+			node.onCommands = func(script string) {
+				if strings.Contains(script, "postKubeadmCommands") {
+					_, err := os.Stat(filepath.Join(root, capi.SuccessFile))
+					markerAtPost = err == nil
+				}
+			}
+			if err, _ := run(a); err != nil {
+				t.Fatal(err)
+			}
+			st := status(t, root)
+			if !st.Succeeded || st.Role != tc.role || n.ready != 1 {
+				t.Errorf("status %+v", st)
+			}
+			// The order of the script.
+			var order []string
+			for _, c := range node.calls {
+				if c == "commands" || c == "init" || c == "join" {
+					order = append(order, c)
+				}
+			}
+			if want := []string{"commands", tc.kubeadm, "commands"}; strings.Join(order, " ") != strings.Join(want, " ") {
+				t.Errorf("calls %v, want %v in that order", node.calls, want)
+			}
+			if len(node.paths) != 1 || node.paths[0] != capi.ConfigPath {
+				t.Errorf("kubeadm was given %v, want %s", node.paths, capi.ConfigPath)
+			}
+			if len(node.scripts) != 2 || !strings.HasPrefix(node.scripts[0], "#!/bin/bash\nset -e\n") ||
+				!strings.Contains(node.scripts[0], "echo capi-test preKubeadmCommands >/run/capi-test-pre") ||
+				!strings.Contains(node.scripts[1], "echo capi-test postKubeadmCommands >/run/capi-test-post") ||
+				strings.Contains(node.scripts[0], "kubeadm ") || strings.Contains(node.scripts[1], "kubeadm ") {
+				t.Errorf("scripts %q", node.scripts)
+			}
+			if !markerAtPost {
+				t.Error("the success file was not there when the postKubeadmCommands ran")
+			}
+			if _, err := os.Stat(filepath.Join(root, capi.ConfigPath)); !errors.Is(err, os.ErrNotExist) {
+				t.Errorf("%s is still in /etc: %v", capi.ConfigPath, err)
+			}
+			if fi, err := os.Stat(filepath.Join(root, capi.MovedConfig)); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Errorf("%s: %v", capi.MovedConfig, err)
+			}
+			if fi, err := os.Stat(filepath.Join(root, capi.ScriptPath)); err != nil || fi.Mode().Perm() != 0o700 {
+				t.Errorf("%s: %v", capi.ScriptPath, err)
+			}
+			if _, err := os.Stat(filepath.Join(root, "etc/systemd/system", capi.Unit)); err != nil {
+				t.Errorf("the unit was not written: %v", err)
+			}
+			if links, _ := filepath.Glob(filepath.Join(root, "etc/systemd/system/*.wants", capi.Unit)); len(links) > 0 {
+				t.Errorf("the unit was enabled: %v", links)
+			}
+			if tc.role != "join" {
+				for p, mode := range map[string]os.FileMode{"ca.crt": 0o640, "ca.key": 0o600, "sa.key": 0o600, "etcd/ca.key": 0o600} {
+					if fi, err := os.Stat(filepath.Join(root, "etc/kubernetes/pki", p)); err != nil || fi.Mode().Perm() != mode {
+						t.Errorf("pki/%s: %v", p, err)
+					}
+				}
+			}
+			tok := capiToken(t, cfg)
+			for name, out := range map[string]string{"console": console.String(), "journal": journal.String()} {
+				if strings.Contains(out, tok) || strings.Contains(out, tok[7:]) {
+					t.Errorf("the bootstrap token is in the %s:\n%s", name, out)
+				}
+			}
+			if !strings.Contains(console.String(), "phase prekubeadm") || !strings.Contains(console.String(), "phase postkubeadm") {
+				t.Errorf("console:\n%s", console.String())
+			}
+			// A later boot: the success file again, nothing run.
+			os.RemoveAll(filepath.Join(root, "run"))
+			again := &fakeNode{root: root}
+			b, _ := newAgent(root, again, nil)
+			if err, _ := run(b); err != nil {
+				t.Fatal(err)
+			}
+			if len(again.calls) != 0 {
+				t.Errorf("a configured node ran %v", again.calls)
+			}
+			if _, err := os.Stat(filepath.Join(root, capi.SuccessFile)); err != nil {
+				t.Errorf("no success file after the reboot: %v", err)
+			}
+		})
+	}
+}
+
+// TestClusterAPICrashAtEveryStep cuts a Cluster API join at each call in
+// turn, then boots again: every run ends configured, with one join
+// unless the cut came inside it, the success file only once it
+// succeeded, and each of the commands run again only if the cut came
+// inside them.
+func TestClusterAPICrashAtEveryStep(t *testing.T) {
+	cfg := capiConfig(t, "join.ign")
+	for crashAt := 1; ; crashAt++ {
+		root := newRoot(t, cfg)
+		first := &fakeNode{root: root, crashAt: crashAt}
+		a, _ := newAgent(root, first, io.Discard)
+		err, crashed := run(a)
+		if !crashed {
+			if err != nil {
+				t.Fatal(err)
+			}
+			break
+		}
+		joined := first.count("join") > 0 && first.calls[len(first.calls)-1] != "join"
+		if _, err := os.Stat(filepath.Join(root, capi.SuccessFile)); (err == nil) != joined {
+			t.Errorf("crash at %d (%v): success file %v", crashAt, first.calls, err == nil)
+		}
+		os.RemoveAll(filepath.Join(root, "run")) // a reboot
+		second := &fakeNode{root: root}
+		b, _ := newAgent(root, second, io.Discard)
+		if err, _ := run(b); err != nil {
+			t.Fatalf("crash at %d (%v): resuming: %v", crashAt, first.calls, err)
+		}
+		if st := status(t, root); !st.Succeeded {
+			t.Errorf("crash at %d: %+v", crashAt, st)
+		}
+		last := first.calls[len(first.calls)-1]
+		if joins := first.count("join") + second.count("join"); joins != 1 && !(joins == 2 && last == "join") {
+			t.Errorf("crash at %d (%v then %v): %d joins", crashAt, first.calls, second.calls, joins)
+		}
+		if cmds := first.count("commands") + second.count("commands"); cmds != 2 && !(cmds == 3 && last == "commands") {
+			t.Errorf("crash at %d (%v then %v): %d command runs", crashAt, first.calls, second.calls, cmds)
+		}
+		if _, err := os.Stat(filepath.Join(root, capi.SuccessFile)); err != nil {
+			t.Errorf("crash at %d: no success file", crashAt)
+		}
+		if _, err := os.Stat(filepath.Join(root, capi.ConfigPath)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("crash at %d: %s still in /etc", crashAt, capi.ConfigPath)
+		}
+	}
+}
+
+// TestClusterAPIRewrittenConfig: preKubeadmCommands that rewrite
+// /etc/kubeadm.yml (as Cluster API's Flatcar templates do with envsubst)
+// have the new file checked again before kubeadm reads it; one that the
+// check refuses stops the node before kubeadm runs.
+func TestClusterAPIRewrittenConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name, version string
+		ok            bool
+	}{{"valid", "v1.37.2", true}, {"wrong version", "v1.36.0", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := newRoot(t, capiConfig(t, "init.ign"))
+			node := &fakeNode{root: root}
+			node.onCommands = func(script string) {
+				if !strings.Contains(script, "preKubeadmCommands") {
+					return
+				}
+				p := filepath.Join(root, capi.ConfigPath)
+				b, _ := os.ReadFile(p)
+				os.WriteFile(p, []byte(strings.Replace(string(b), "kubernetesVersion: v1.37.2", "kubernetesVersion: "+tc.version+" # filled in", 1)), 0o600)
+			}
+			a, _ := newAgent(root, node, io.Discard)
+			err, _ := run(a)
+			// Checked in validate, then again after the commands.
+			if got := node.count("version"); got != 2 {
+				t.Errorf("the version was checked %d times (%v), want 2", got, node.calls)
+			}
+			if got := node.count("validate"); tc.ok && got != 2 {
+				t.Errorf("kubeadm config validate ran %d times (%v), want 2", got, node.calls)
+			}
+			if tc.ok != (err == nil) {
+				t.Fatalf("error %v", err)
+			}
+			if !tc.ok {
+				if node.count("init") != 0 {
+					t.Errorf("kubeadm ran on a refused config: %v", node.calls)
+				}
+				if st := status(t, root); st.ErrorClass != "version-mismatch" || st.Phase != "kubeadm" {
+					t.Errorf("status %+v", st)
+				}
+			}
+		})
+	}
+}
+
+// TestClusterAPICommandsFail: a failing postKubeadmCommand fails the
+// node with its class after the success file, as Cluster API's script
+// would; the next boot runs the commands again and ends configured.
+func TestClusterAPICommandsFail(t *testing.T) {
+	root := newRoot(t, capiConfig(t, "join.ign"))
+	node := &fakeNode{root: root}
+	node.onCommands = func(script string) {
+		if strings.Contains(script, "postKubeadmCommands") {
+			node.commandsErr = errors.New("/bin/bash: exit status 3")
+		}
+	}
+	a, _ := newAgent(root, node, io.Discard)
+	if err, _ := run(a); err == nil {
+		t.Fatal("the failing commands went unnoticed")
+	}
+	st := status(t, root)
+	if st.ErrorClass != "capi-commands" || st.Phase != "postkubeadm" || st.Succeeded {
+		t.Errorf("status %+v", st)
+	}
+	if _, err := os.Stat(filepath.Join(root, capi.SuccessFile)); err != nil {
+		t.Error("no success file after kubeadm succeeded")
+	}
+	second := &fakeNode{root: root}
+	b, _ := newAgent(root, second, io.Discard)
+	if err, _ := run(b); err != nil {
+		t.Fatal(err)
+	}
+	if second.count("join") != 0 || second.count("commands") != 1 || !status(t, root).Succeeded {
+		t.Errorf("second run %v", second.calls)
+	}
+}
