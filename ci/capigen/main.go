@@ -40,7 +40,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.out, "out", "", "directory to write init.ign, join.ign and cp-join.ign into")
+	flag.StringVar(&o.out, "out", "", "directory to write init.ign, join.ign, cp-join.ign and join-flatcar.ign into")
 	flag.StringVar(&o.version, "kubernetes-version", "", "the Machine's spec.version, such as v1.37.2")
 	flag.StringVar(&o.cluster, "cluster-name", "capi-test", "the Cluster's name")
 	flag.StringVar(&o.endpoint, "endpoint", "10.10.0.1:6443", "the Cluster's spec.controlPlaneEndpoint")
@@ -158,10 +158,46 @@ func generate(o options) error {
 		return fmt.Errorf("control-plane join: %w", err)
 	}
 
+	// A worker as Cluster API's Flatcar templates for AWS write it: the
+	// node name is filled in by envsubst in a preKubeadmCommand, from the
+	// /run/metadata/flatcar that a drop-in gives kubeadm.service, added
+	// through ignition.containerLinuxConfig.additionalConfig.
+	flatcarYAML, err := kubeadmtypes.MarshalJoinConfigurationForVersion(&bootstrapv1.JoinConfiguration{
+		Discovery:        discovery,
+		NodeRegistration: bootstrapv1.NodeRegistrationOptions{Name: "${COREOS_EC2_HOSTNAME}"},
+	}, version)
+	if err != nil {
+		return err
+	}
+	flatcarBase := base(false)
+	flatcarBase.PreKubeadmCommands = []string{
+		"envsubst < /etc/kubeadm.yml > /etc/kubeadm.yml.tmp",
+		"mv /etc/kubeadm.yml.tmp /etc/kubeadm.yml",
+	}
+	flatcarData, _, err := ignition.NewNode(&ignition.NodeInput{
+		NodeInput: &cloudinit.NodeInput{BaseUserData: flatcarBase, JoinConfiguration: flatcarYAML},
+		Ignition: &bootstrapv1.IgnitionSpec{ContainerLinuxConfig: bootstrapv1.ContainerLinuxConfig{AdditionalConfig: `systemd:
+  units:
+  - name: kubeadm.service
+    enabled: true
+    dropins:
+    - name: 10-flatcar.conf
+      contents: |
+        [Unit]
+        Requires=containerd.service coreos-metadata.service
+        After=containerd.service coreos-metadata.service
+        [Service]
+        EnvironmentFile=/run/metadata/flatcar
+`}},
+	})
+	if err != nil {
+		return fmt.Errorf("flatcar join: %w", err)
+	}
+
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	for name, b := range map[string][]byte{"init.ign": initData, "join.ign": joinData, "cp-join.ign": cpJoinData} {
+	for name, b := range map[string][]byte{"init.ign": initData, "join.ign": joinData, "cp-join.ign": cpJoinData, "join-flatcar.ign": flatcarData} {
 		if err := writeFile(filepath.Join(o.out, name), b); err != nil {
 			return err
 		}

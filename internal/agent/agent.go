@@ -62,6 +62,9 @@ type runState struct {
 	// file as validate checked it.
 	kubePath string
 	kubeYAML []byte
+	// template is a kubeadm configuration the preKubeadmCommands fill
+	// in; kubeadm validates it only then.
+	template bool
 	// capi is Cluster API's bootstrap contract, for a config that
 	// carries it.
 	capi    *capi.Bootstrap

@@ -37,17 +37,18 @@ func (a *Agent) preKubeadm(ctx context.Context) error {
 
 // recheck reads the kubeadm configuration kubeadm is about to read. The
 // preKubeadmCommands may have rewritten it (Cluster API's Flatcar
-// templates fill it in with envsubst): if they did, it is checked again,
-// as validate checked the config's, before kubeadm sees it.
+// templates fill it in with envsubst): if they did, or it was a template
+// kubeadm could not validate before, it is checked again, as validate
+// checked the config's, before kubeadm sees it.
 func (a *Agent) recheck(ctx context.Context, checked []byte) error {
 	disk, err := os.ReadFile(a.path(a.run.kubePath))
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(disk, checked) {
+	if bytes.Equal(disk, checked) && !a.run.template {
 		return nil
 	}
-	a.Log.Info("the preKubeadmCommands rewrote the kubeadm configuration; checking it again", "path", a.run.kubePath)
+	a.Log.Info("checking the kubeadm configuration the preKubeadmCommands left", "path", a.run.kubePath, "template", a.run.template)
 	kc, err := nodecheck.Kubeadm(ctx, a.Node, a.path("/run/nodebake"), a.run.kubePath, disk)
 	if kc != nil {
 		a.run.secrets = append(a.run.secrets, kc.Secrets...)
@@ -83,6 +84,9 @@ func (a *Agent) commands(ctx context.Context, which, cmds string) error {
 	if cmds == "" {
 		return nil
 	}
+	if err := a.writeMetadata(); err != nil {
+		return err
+	}
 	p := a.path("/run/nodebake/capi-" + which + "kubeadm.sh")
 	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
 		return err
@@ -90,10 +94,37 @@ func (a *Agent) commands(ctx context.Context, which, cmds string) error {
 	if err := atomicfile.Write(p, capi.Script(cmds), 0o700); err != nil {
 		return err
 	}
-	if err := a.Node.Commands(ctx, p); err != nil {
+	env, err := a.commandsEnv()
+	if err != nil {
+		return fmt.Errorf("%w: %sKubeadmCommands: %w", ErrCommands, which, err)
+	}
+	if err := a.Node.Commands(ctx, p, env); err != nil {
 		return fmt.Errorf("%w: %sKubeadmCommands: %w", ErrCommands, which, err)
 	}
 	return nil
+}
+
+// commandsEnv is the environment the unit's drop-ins give: Environment=
+// first, then each EnvironmentFile=, read now, whose settings override
+// it, as systemd orders them. A missing file that is not optional stops
+// the commands, as it would stop the unit.
+func (a *Agent) commandsEnv() ([]string, error) {
+	env := append([]string(nil), a.run.capi.Env...)
+	for _, f := range a.run.capi.EnvFiles {
+		b, err := os.ReadFile(a.path(f.Path))
+		if errors.Is(err, fs.ErrNotExist) && f.Optional {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("EnvironmentFile=%s: %w", f.Path, err)
+		}
+		vars, err := capi.ReadEnvFile(b)
+		if err != nil {
+			return nil, fmt.Errorf("EnvironmentFile=%s: %w", f.Path, err)
+		}
+		env = append(env, vars...)
+	}
+	return env, nil
 }
 
 // move moves a file across filesystems; one already moved is left.

@@ -3,11 +3,15 @@ package agent
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -256,4 +260,89 @@ func TestClusterAPICommandsFail(t *testing.T) {
 	if second.count("join") != 0 || second.count("commands") != 1 || !status(t, root).Succeeded {
 		t.Errorf("second run %v", second.calls)
 	}
+}
+
+// TestClusterAPIFlatcarTemplate boots a worker on a fake EC2 (IMDSv2)
+// from Cluster API's Flatcar-style user data: a drop-in gives the unit
+// /run/metadata/flatcar, a preKubeadmCommand fills the node name in with
+// envsubst. The agent writes that file from the IMDS, gives the commands
+// its variables, validates the filled-in configuration before kubeadm
+// reads it, and names the node by the metadata hostname.
+func TestClusterAPIFlatcarTemplate(t *testing.T) {
+	cfg := capiConfig(t, "join-flatcar.ign")
+	const hostname = "ip-10-0-1-23.eu-west-1.compute.internal"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case r.URL.Path == "/latest/api/token" && r.Method == http.MethodPut:
+			fmt.Fprint(w, "tok")
+		case r.Header.Get("X-aws-ec2-metadata-token") != "tok":
+			http.Error(w, "", http.StatusUnauthorized)
+		case r.URL.Path == "/latest/user-data":
+			fmt.Fprint(w, cfg)
+		case r.URL.Path == "/latest/meta-data/local-hostname":
+			fmt.Fprint(w, hostname)
+		case r.URL.Path == "/latest/meta-data/instance-id":
+			fmt.Fprint(w, "i-0123456789abcdef0")
+		case r.URL.Path == "/latest/meta-data/local-ipv4":
+			fmt.Fprint(w, "10.0.1.23")
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	root := newRoot(t, "")
+	os.MkdirAll(filepath.Join(root, "sys/class/dmi/id"), 0o755)
+	os.WriteFile(filepath.Join(root, "sys/class/dmi/id/sys_vendor"), []byte("Amazon EC2\n"), 0o644)
+	node := &fakeNode{root: root}
+	var given string
+	node.onCommands = func(script string) {
+		if !strings.Contains(script, "envsubst") {
+			given = readFile(t, filepath.Join(root, capi.MovedConfig))
+			return
+		}
+		// envsubst < /etc/kubeadm.yml > /etc/kubeadm.yml.tmp, then mv.
+		env := map[string]string{}
+		for _, kv := range node.env {
+			k, v, _ := strings.Cut(kv, "=")
+			env[k] = v
+		}
+		p := filepath.Join(root, capi.ConfigPath)
+		os.WriteFile(p, []byte(os.Expand(readFile(t, p), func(k string) string { return env[k] })), 0o600)
+	}
+	a, _ := newAgent(root, node, io.Discard)
+	a.Sources.AWSBase = srv.URL
+	if err, _ := run(a); err != nil {
+		t.Fatal(err)
+	}
+	st := status(t, root)
+	if !st.Succeeded || st.Source != "aws" || st.NodeName != hostname {
+		t.Errorf("status %+v", st)
+	}
+	meta := readFile(t, filepath.Join(root, FlatcarMetadataPath))
+	for _, l := range []string{"COREOS_EC2_HOSTNAME=" + hostname, "COREOS_EC2_INSTANCE_ID=i-0123456789abcdef0", "COREOS_EC2_IPV4_LOCAL=10.0.1.23",
+		"NODEBAKE_PLATFORM=aws", "NODEBAKE_INSTANCE_ID=i-0123456789abcdef0"} {
+		if !strings.Contains(meta, l+"\n") {
+			t.Errorf("%s lacks %s:\n%s", FlatcarMetadataPath, l, meta)
+		}
+	}
+	// Not validated as a template; validated once filled in, before the
+	// join; the join read the filled-in file (it was moved after).
+	if got := node.count("validate"); got != 1 {
+		t.Errorf("kubeadm config validate ran %d times (%v), want 1", got, node.calls)
+	}
+	if i, j := slices.Index(node.calls, "validate"), slices.Index(node.calls, "join"); i < 0 || j < i {
+		t.Errorf("calls %v: not validated before the join", node.calls)
+	}
+	if !strings.Contains(given, "name: "+hostname+"\n") {
+		t.Errorf("the postKubeadmCommands found %s:\n%s", capi.MovedConfig, given)
+	}
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -84,6 +84,7 @@ type fakeNode struct {
 	// contents; onCommands, when set, runs in each one's place, and
 	// commandsErr is what the next one returns.
 	scripts     []string
+	env         []string // the last commands' environment
 	onCommands  func(script string)
 	commandsErr error
 }
@@ -122,6 +123,7 @@ func (f *fakeNode) MissingImages(context.Context, string) ([]string, error) {
 	return nil, nil
 }
 func (f *fakeNode) MACHostname() (string, error) { return "node-525400000001", nil }
+func (f *fakeNode) IPv4() (string, error)        { return "10.0.0.9", nil }
 func (f *fakeNode) SetHostname(context.Context, string) error {
 	f.call("hostname")
 	return nil
@@ -193,8 +195,9 @@ func (f *fakeNode) Reset(context.Context) error {
 	}
 	return nil
 }
-func (f *fakeNode) Commands(_ context.Context, path string) error {
+func (f *fakeNode) Commands(_ context.Context, path string, env []string) error {
 	f.call("commands")
+	f.env = env
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err

@@ -33,6 +33,8 @@ type Namer interface {
 	MACHostname() (string, error)
 	// SetHostname sets the running kernel's hostname.
 	SetHostname(ctx context.Context, name string) error
+	// IPv4 is the node's first global IPv4 address, "" for none.
+	IPv4() (string, error)
 }
 
 // Systemd brings what the config wrote into effect.
@@ -57,8 +59,8 @@ type Cluster interface {
 	Reset(ctx context.Context) error
 	ApplyManifest(ctx context.Context, kubeconfig, path string) error
 	// Commands runs a bash script of Cluster API's preKubeadmCommands or
-	// postKubeadmCommands.
-	Commands(ctx context.Context, path string) error
+	// postKubeadmCommands, with env added to the environment.
+	Commands(ctx context.Context, path string, env []string) error
 }
 
 // LiveNode acts on the machine the agent runs on.
@@ -112,6 +114,31 @@ func (n *LiveNode) MACHostname() (string, error) {
 		}
 	}
 	return "", errors.New("no Ethernet interface to name the node after")
+}
+
+// IPv4 is the first global unicast IPv4 address of an interface that is
+// up, by interface index.
+func (n *LiveNode) IPv4() (string, error) {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return "", err
+	}
+	sort.Slice(ifs, func(i, j int) bool { return ifs[i].Index < ifs[j].Index })
+	for _, i := range ifs {
+		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := i.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && ipn.IP.IsGlobalUnicast() {
+				return ipn.IP.String(), nil
+			}
+		}
+	}
+	return "", nil
 }
 
 // SetHostname sets the running kernel's hostname (the agent writes
@@ -203,9 +230,9 @@ func (n *LiveNode) ApplyManifest(ctx context.Context, kubeconfig, path string) e
 
 // Commands runs the script with bash from /, as Cluster API's
 // kubeadm.service would, its output to the journal, redacted.
-func (n *LiveNode) Commands(ctx context.Context, path string) error {
+func (n *LiveNode) Commands(ctx context.Context, path string, env []string) error {
 	var out bytes.Buffer
-	_, err := n.Run.Run(ctx, command.Cmd{Name: "/bin/bash", Args: []string{path}, Dir: "/", Stdout: &out, Stderr: &out})
+	_, err := n.Run.Run(ctx, command.Cmd{Name: "/bin/bash", Args: []string{path}, Env: env, Dir: "/", Stdout: &out, Stderr: &out})
 	if n.Run.Log != nil {
 		for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
 			if l != "" {

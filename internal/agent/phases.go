@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -103,7 +104,7 @@ func (a *Agent) validate(ctx context.Context) error {
 	}
 	if res.Kubeadm != nil {
 		a.run.kubeCfg, a.run.secrets = res.Kubeadm, res.Kubeadm.Secrets
-		a.run.kubePath, a.run.capi, a.run.kubeYAML = res.KubeadmPath, res.CAPI, res.KubeadmYAML
+		a.run.kubePath, a.run.capi, a.run.kubeYAML, a.run.template = res.KubeadmPath, res.CAPI, res.KubeadmYAML, res.Template
 		a.Node.Redact(res.Kubeadm.Secrets)
 		a.st.Role = string(res.Kubeadm.Role)
 	}
@@ -131,7 +132,8 @@ func (a *Agent) apply(ctx context.Context) error {
 		return err
 	}
 	name := res.Hostname
-	if name == "" {
+	if name == "" && validHostname(a.run.kubeCfg.NodeName) {
+		// Not one a template leaves for its commands to fill in.
 		name = a.run.kubeCfg.NodeName
 	}
 	if name == "" && a.run.found.Hostname != "" {
@@ -156,6 +158,14 @@ func (a *Agent) apply(ctx context.Context) error {
 	}
 	return nil
 }
+
+// hostnameRE is a hostname that is a node name too: lowercase RFC 1123
+// labels.
+var hostnameRE = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`)
+
+// validHostname is a name the kernel takes as hostname (64 bytes at
+// most) and kubeadm as node name.
+func validHostname(s string) bool { return len(s) < 64 && hostnameRE.MatchString(s) }
 
 // leftovers are files an interrupted init or join leaves behind. The
 // cluster CA is not one: the config may supply it (render --ca-cert), so
@@ -331,8 +341,12 @@ func (a *Agent) podNetwork(ctx context.Context) error {
 	return a.Node.ApplyManifest(ctx, "/etc/kubernetes/admin.conf", network)
 }
 
-// record leaves the marker Cluster API tooling waits for.
+// record leaves the marker Cluster API tooling waits for, and the
+// instance's metadata.
 func (a *Agent) record(context.Context) error {
+	if err := a.writeMetadata(); err != nil {
+		return err
+	}
 	p := a.path(SuccessMarker)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err

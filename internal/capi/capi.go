@@ -19,6 +19,8 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/coreos/go-systemd/v22/unit"
+
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 )
 
@@ -49,6 +51,18 @@ type Bootstrap struct {
 	// Pre and Post are the preKubeadmCommands and postKubeadmCommands,
 	// as bash source, as Cluster API wrote them ("" for none).
 	Pre, Post string
+	// Env are the unit's drop-ins' Environment= assignments, in order,
+	// and EnvFiles their EnvironmentFile= files: the environment the
+	// commands run in, as the unit would give it.
+	Env      []string
+	EnvFiles []EnvFile
+}
+
+// EnvFile is an EnvironmentFile= of a drop-in; Optional for one given
+// with a leading "-".
+type EnvFile struct {
+	Path     string
+	Optional bool
 }
 
 // The script's fixed lines around its kubeadm command.
@@ -101,8 +115,14 @@ func Find(cfg ignitioncfg.Config, read func(ignitioncfg.File) ([]byte, error)) (
 	if u.Contents == nil || !hasLine(*u.Contents, execStart) {
 		bad(at+".contents", "%s: %s does not run %q; the agent carries out Cluster API's script itself and knows only that unit", ErrContract, Unit, execStart)
 	}
-	if len(u.Dropins) > 0 {
-		bad(at+".dropins", "%s: drop-ins for %s are not supported: the agent runs the script's steps itself and the unit never runs; put commands in preKubeadmCommands or postKubeadmCommands", ErrContract, Unit)
+	var env []string
+	var files []EnvFile
+	for j, d := range u.Dropins {
+		e, f, err := dropin(d.Contents)
+		if err != nil {
+			bad(fmt.Sprintf("%s.dropins.%d.contents", at, j), "%s: drop-in %s of %s: %s", ErrContract, d.Name, Unit, err)
+		}
+		env, files = append(env, e...), append(files, f...)
 	}
 	if u.Mask != nil && *u.Mask {
 		bad(at+".mask", "%s: %s is masked", ErrContract, Unit)
@@ -118,6 +138,7 @@ func Find(cfg ignitioncfg.Config, read func(ignitioncfg.File) ([]byte, error)) (
 	if len(problems) > 0 {
 		return nil, &ignitioncfg.InvalidError{Problems: problems}
 	}
+	b.Env, b.EnvFiles = env, files
 	return b, nil
 }
 
@@ -188,4 +209,107 @@ func Adopt(cfg ignitioncfg.Config) ignitioncfg.Config {
 	}
 	cfg.Systemd.Units = units
 	return cfg
+}
+
+// dropin reads a drop-in for Cluster API's unit. The agent runs the
+// unit's steps itself, so of what a drop-in can say it honours the
+// environment the commands get (Environment=, EnvironmentFile=: Cluster
+// API's Flatcar templates give them /run/metadata/flatcar that way), and
+// lets [Unit] dependencies and ordering go, since the agent runs after
+// the network, containerd and the metadata it writes itself. Anything
+// else in [Service] (another ExecStart, a user, a timeout) would silently
+// not happen, and is refused.
+func dropin(contents *string) ([]string, []EnvFile, error) {
+	if contents == nil {
+		return nil, nil, nil
+	}
+	opts, err := unit.DeserializeOptions(strings.NewReader(*contents))
+	if err != nil {
+		return nil, nil, err
+	}
+	var env []string
+	var files []EnvFile
+	for _, o := range opts {
+		switch {
+		case o.Section == "Unit", o.Section == "Install":
+		case o.Section == "Service" && o.Name == "Environment":
+			words, err := splitQuoted(o.Value)
+			if err != nil {
+				return nil, nil, fmt.Errorf("Environment=%s: %w", o.Value, err)
+			}
+			for _, w := range words {
+				if k, _, ok := strings.Cut(w, "="); !ok || k == "" {
+					return nil, nil, fmt.Errorf("Environment=%s: %q is not NAME=VALUE", o.Value, w)
+				}
+			}
+			env = append(env, words...)
+		case o.Section == "Service" && o.Name == "EnvironmentFile":
+			p, optional := strings.CutPrefix(strings.TrimSpace(o.Value), "-")
+			if !strings.HasPrefix(p, "/") {
+				return nil, nil, fmt.Errorf("EnvironmentFile=%s is not an absolute path", o.Value)
+			}
+			files = append(files, EnvFile{Path: p, Optional: optional})
+		default:
+			return nil, nil, fmt.Errorf("[%s] %s= is not supported: the agent carries out the unit's script itself, so only Environment= and EnvironmentFile= take effect; put commands in preKubeadmCommands or postKubeadmCommands", o.Section, o.Name)
+		}
+	}
+	return env, files, nil
+}
+
+// splitQuoted splits an Environment= value into its words as systemd
+// does: separated by spaces, each word "quoted" or 'quoted' as a whole.
+func splitQuoted(s string) ([]string, error) {
+	var words []string
+	var w strings.Builder
+	quote, started := byte(0), false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case quote != 0 && c == quote:
+			quote = 0
+		case quote != 0:
+			w.WriteByte(c)
+		case c == '"' || c == '\'':
+			quote, started = c, true
+		case c == ' ' || c == '\t':
+			if started {
+				words, started = append(words, w.String()), false
+				w.Reset()
+			}
+		default:
+			w.WriteByte(c)
+			started = true
+		}
+	}
+	if quote != 0 {
+		return nil, errors.New("an unclosed quote")
+	}
+	if started {
+		words = append(words, w.String())
+	}
+	return words, nil
+}
+
+// ReadEnvFile reads an EnvironmentFile= as systemd does: NAME=VALUE
+// lines, blank lines and # or ; comments skipped, a value in matching
+// quotes unquoted.
+func ReadEnvFile(b []byte) ([]string, error) {
+	var env []string
+	for n, l := range strings.Split(string(b), "\n") {
+		l = strings.TrimSpace(l)
+		if l == "" || l[0] == '#' || l[0] == ';' {
+			continue
+		}
+		k, v, ok := strings.Cut(l, "=")
+		k = strings.TrimSpace(k)
+		if !ok || k == "" {
+			return nil, fmt.Errorf("line %d is not NAME=VALUE", n+1)
+		}
+		v = strings.TrimSpace(v)
+		if len(v) >= 2 && (v[0] == '"' || v[0] == '\'') && v[len(v)-1] == v[0] {
+			v = v[1 : len(v)-1]
+		}
+		env = append(env, k+"="+v)
+	}
+	return env, nil
 }

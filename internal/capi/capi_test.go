@@ -88,7 +88,8 @@ func TestFindRefuses(t *testing.T) {
 		{"no unit", `{"ignition":{"version":"3.4.0"},"storage":{"files":[` + script + `,` + config + `]}}`, "lacks the unit kubeadm.service"},
 		{"no script", `{"ignition":{"version":"3.4.0"},"storage":{"files":[` + config + `]},"systemd":{"units":[` + unit("") + `]}}`, "lacks the file /etc/kubeadm.sh"},
 		{"drop-in", `{"ignition":{"version":"3.4.0"},"storage":{"files":[` + script + `,` + config + `]},"systemd":{"units":[` +
-			unit(`,"dropins":[{"name":"10-env.conf","contents":"[Service]\nEnvironment=X=1\n"}]`) + `]}}`, "$.systemd.units.0.dropins"},
+			unit(`,"dropins":[{"name":"10-env.conf","contents":"[Service]\nEnvironment=X=1\n"},{"name":"20-pre.conf","contents":"[Service]\nExecStartPre=/bin/true\n"}]`) + `]}}`,
+			"$.systemd.units.0.dropins.1.contents"},
 		{"another ExecStart", `{"ignition":{"version":"3.4.0"},"storage":{"files":[` + script + `,` + config + `]},"systemd":{"units":[` +
 			`{"name":"kubeadm.service","contents":"[Service]\nExecStart=/usr/local/bin/bootstrap\n"}]}}`, "$.systemd.units.0.contents"},
 	} {
@@ -105,5 +106,42 @@ func TestFindRefuses(t *testing.T) {
 	}
 	if b, err := Find(parse(t, []byte(`{"ignition":{"version":"3.4.0"}}`)), read); b != nil || err != nil {
 		t.Errorf("a config without the contract: %v %v", b, err)
+	}
+}
+
+// TestFindDropins: the environment a drop-in gives the unit is the
+// commands' (Cluster API's Flatcar templates read /run/metadata/flatcar
+// so), and its [Unit] ordering is let go.
+func TestFindDropins(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("testdata", "join.ign"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := parse(t, raw)
+	cfg.Systemd.Units[0].Dropins = []ignitioncfg.Dropin{{Name: "10-flatcar.conf", Contents: ptr(
+		"[Unit]\nRequires=containerd.service coreos-metadata.service\nAfter=containerd.service coreos-metadata.service\n" +
+			"[Service]\nEnvironmentFile=/run/metadata/flatcar\nEnvironment=\"A=one two\" B=3\nEnvironmentFile=-/etc/optional.env\n")}}
+	b, err := Find(cfg, read)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(b.Env, "|") != "A=one two|B=3" ||
+		len(b.EnvFiles) != 2 || b.EnvFiles[0] != (EnvFile{Path: "/run/metadata/flatcar"}) || b.EnvFiles[1] != (EnvFile{Path: "/etc/optional.env", Optional: true}) {
+		t.Errorf("env %q, files %+v", b.Env, b.EnvFiles)
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func TestReadEnvFile(t *testing.T) {
+	env, err := ReadEnvFile([]byte("# afterburn\nCOREOS_EC2_HOSTNAME=ip-10-0-0-1.ec2.internal\n\n; x\nQ=\"a b\"\nS='c'\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(env, "|") != "COREOS_EC2_HOSTNAME=ip-10-0-0-1.ec2.internal|Q=a b|S=c" {
+		t.Errorf("env %q", env)
+	}
+	if _, err := ReadEnvFile([]byte("just words\n")); err == nil {
+		t.Error("a line that is not NAME=VALUE was read")
 	}
 }

@@ -56,10 +56,29 @@ func fromAWS(ctx context.Context, e *Env) (*Found, error) {
 		return nil, err
 	}
 	f := &Found{Config: data}
-	if name, err := e.get(ctx, b+"/latest/meta-data/local-hostname", h); err == nil {
-		f.Hostname = strings.TrimSpace(string(name))
-	}
+	f.Metadata = e.metadata(ctx, b+"/latest/meta-data/", h, map[string]string{
+		"COREOS_EC2_HOSTNAME":          "local-hostname",
+		"COREOS_EC2_INSTANCE_ID":       "instance-id",
+		"COREOS_EC2_INSTANCE_TYPE":     "instance-type",
+		"COREOS_EC2_IPV4_LOCAL":        "local-ipv4",
+		"COREOS_EC2_IPV4_PUBLIC":       "public-ipv4",
+		"COREOS_EC2_AVAILABILITY_ZONE": "placement/availability-zone",
+		"COREOS_EC2_REGION":            "placement/region",
+	})
+	f.Hostname, f.InstanceID, f.IPv4 = f.Metadata["COREOS_EC2_HOSTNAME"], f.Metadata["COREOS_EC2_INSTANCE_ID"], f.Metadata["COREOS_EC2_IPV4_LOCAL"]
 	return f, nil
+}
+
+// metadata reads each of paths under base, by the variable it is to be;
+// one the service does not have is left out.
+func (e *Env) metadata(ctx context.Context, base string, h map[string]string, paths map[string]string) map[string]string {
+	out := map[string]string{}
+	for name, p := range paths {
+		if v, err := e.get(ctx, base+p, h); err == nil {
+			out[name] = strings.TrimSpace(string(v))
+		}
+	}
+	return out
 }
 
 // fromGCP reads the instance attribute user-data.
@@ -71,10 +90,18 @@ func fromGCP(ctx context.Context, e *Env) (*Found, error) {
 		return nil, err
 	}
 	f := &Found{Config: data}
-	if name, err := e.get(ctx, b+"/hostname", h); err == nil {
-		// The FQDN; the node name is its first label.
-		f.Hostname, _, _ = strings.Cut(strings.TrimSpace(string(name)), ".")
+	f.Metadata = e.metadata(ctx, b+"/", h, map[string]string{
+		"COREOS_GCE_HOSTNAME":      "hostname",
+		"COREOS_GCE_IP_LOCAL_0":    "network-interfaces/0/ip",
+		"COREOS_GCE_IP_EXTERNAL_0": "network-interfaces/0/access-configs/0/external-ip",
+		"COREOS_GCE_MACHINE_TYPE":  "machine-type",
+	})
+	// The FQDN; the node name is its first label.
+	f.Hostname, _, _ = strings.Cut(f.Metadata["COREOS_GCE_HOSTNAME"], ".")
+	if id, err := e.get(ctx, b+"/id", h); err == nil {
+		f.InstanceID = strings.TrimSpace(string(id))
 	}
+	f.IPv4 = f.Metadata["COREOS_GCE_IP_LOCAL_0"]
 	return f, nil
 }
 
@@ -94,9 +121,19 @@ func fromAzure(ctx context.Context, e *Env) (*Found, error) {
 		return nil, ErrNone
 	}
 	f := &Found{Config: data}
-	if name, err := e.get(ctx, b+"/name?api-version=2021-01-01&format=text", h); err == nil {
+	const q = "?api-version=2021-01-01&format=text"
+	f.Metadata = e.metadata(ctx, base(e.AzureBase, "http://169.254.169.254")+"/metadata/instance/", h, map[string]string{
+		"COREOS_AZURE_IPV4_DYNAMIC": "network/interface/0/ipv4/ipAddress/0/privateIpAddress" + q,
+		"COREOS_AZURE_IPV4_VIRTUAL": "network/interface/0/ipv4/ipAddress/0/publicIpAddress" + q,
+		"COREOS_AZURE_VMSIZE":       "compute/vmSize" + q,
+	})
+	if name, err := e.get(ctx, b+"/name"+q, h); err == nil {
 		f.Hostname = strings.TrimSpace(string(name))
 	}
+	if id, err := e.get(ctx, b+"/vmId"+q, h); err == nil {
+		f.InstanceID = strings.TrimSpace(string(id))
+	}
+	f.IPv4 = f.Metadata["COREOS_AZURE_IPV4_DYNAMIC"]
 	return f, nil
 }
 

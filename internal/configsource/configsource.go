@@ -55,6 +55,15 @@ type Found struct {
 	// Hostname is what the cloud's metadata service names the machine,
 	// when the config came from one.
 	Hostname string
+	// InstanceID and IPv4 are the instance's ID and private address by
+	// the same service.
+	InstanceID, IPv4 string
+	// Metadata is what the service says of the instance, by the names
+	// Flatcar's coreos-metadata (afterburn) gives it in
+	// /run/metadata/flatcar, such as COREOS_EC2_HOSTNAME: the names
+	// Cluster API's Flatcar templates fill their kubeadm configuration
+	// in with.
+	Metadata map[string]string
 }
 
 // source is one place a config can be.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -60,6 +61,12 @@ func imds(t *testing.T, userData string, hits *atomic.Int32) *httptest.Server {
 			fmt.Fprint(w, userData)
 		case r.URL.Path == "/latest/meta-data/local-hostname":
 			fmt.Fprint(w, "ip-10-0-1-23.ec2.internal")
+		case r.URL.Path == "/latest/meta-data/instance-id":
+			fmt.Fprint(w, "i-0123456789abcdef0")
+		case r.URL.Path == "/latest/meta-data/local-ipv4":
+			fmt.Fprint(w, "10.0.1.23")
+		case r.URL.Path == "/latest/meta-data/placement/region":
+			fmt.Fprint(w, "eu-west-1")
 		default:
 			http.NotFound(w, r)
 		}
@@ -76,8 +83,16 @@ func TestAWS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Source != "aws" || string(f.Config) != cfg || f.Hostname != "ip-10-0-1-23.ec2.internal" {
+	if f.Source != "aws" || string(f.Config) != cfg || f.Hostname != "ip-10-0-1-23.ec2.internal" ||
+		f.InstanceID != "i-0123456789abcdef0" || f.IPv4 != "10.0.1.23" {
 		t.Errorf("found %+v", f)
+	}
+	// What the IMDS has, by coreos-metadata's names; no public address,
+	// so none.
+	want := map[string]string{"COREOS_EC2_HOSTNAME": "ip-10-0-1-23.ec2.internal", "COREOS_EC2_INSTANCE_ID": "i-0123456789abcdef0",
+		"COREOS_EC2_IPV4_LOCAL": "10.0.1.23", "COREOS_EC2_REGION": "eu-west-1"}
+	if !maps.Equal(f.Metadata, want) {
+		t.Errorf("metadata %v, want %v", f.Metadata, want)
 	}
 
 	// Not on AWS: the metadata service is never asked.
@@ -110,6 +125,10 @@ func TestGCP(t *testing.T) {
 			fmt.Fprint(w, cfg)
 		case "/computeMetadata/v1/instance/hostname":
 			fmt.Fprint(w, "node-7.c.project.internal")
+		case "/computeMetadata/v1/instance/id":
+			fmt.Fprint(w, "4520965046434476399")
+		case "/computeMetadata/v1/instance/network-interfaces/0/ip":
+			fmt.Fprint(w, "10.128.0.7")
 		default:
 			http.NotFound(w, r)
 		}
@@ -121,7 +140,8 @@ func TestGCP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Source != "gcp" || string(f.Config) != cfg || f.Hostname != "node-7" {
+	if f.Source != "gcp" || string(f.Config) != cfg || f.Hostname != "node-7" || f.InstanceID != "4520965046434476399" ||
+		f.IPv4 != "10.128.0.7" || f.Metadata["COREOS_GCE_HOSTNAME"] != "node-7.c.project.internal" {
 		t.Errorf("found %+v", f)
 	}
 }
@@ -137,6 +157,10 @@ func TestAzure(t *testing.T) {
 			fmt.Fprint(w, base64.StdEncoding.EncodeToString([]byte(cfg)))
 		case "/metadata/instance/compute/name":
 			fmt.Fprint(w, "aks-node-3")
+		case "/metadata/instance/compute/vmId":
+			fmt.Fprint(w, "02aab8a4-74ef-476e-8182-f6d2ba4166a6")
+		case "/metadata/instance/network/interface/0/ipv4/ipAddress/0/privateIpAddress":
+			fmt.Fprint(w, "10.1.0.4")
 		default:
 			http.NotFound(w, r)
 		}
@@ -148,7 +172,8 @@ func TestAzure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.Source != "azure" || string(f.Config) != cfg || f.Hostname != "aks-node-3" {
+	if f.Source != "azure" || string(f.Config) != cfg || f.Hostname != "aks-node-3" ||
+		f.InstanceID != "02aab8a4-74ef-476e-8182-f6d2ba4166a6" || f.IPv4 != "10.1.0.4" || f.Metadata["COREOS_AZURE_IPV4_DYNAMIC"] != "10.1.0.4" {
 		t.Errorf("found %+v", f)
 	}
 }

@@ -22,6 +22,9 @@ type Config = types.Config
 // File is one of a config's files.
 type File = types.File
 
+// Dropin is a drop-in of one of a config's units.
+type Dropin = types.Dropin
+
 // Problem is one entry of a config's report, with its JSON path.
 type Problem struct {
 	Kind    string `json:"kind"` // error, warning, info, deprecated

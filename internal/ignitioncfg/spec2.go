@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 
 	"github.com/coreos/go-semver/semver"
 	"github.com/coreos/ign-converter/translate/v23tov30"
@@ -38,6 +39,7 @@ func translateSpec2(raw []byte, v semver.Version) ([]byte, []Problem, error) {
 		}
 		return nil, problems, &InvalidError{Problems: problems}
 	}
+	old.Systemd.Units = mergeUnits(old.Systemd.Units)
 	if ps := untranslatable(old); len(ps) > 0 {
 		problems = append(problems, ps...)
 		return nil, problems, &InvalidError{Problems: problems}
@@ -99,7 +101,7 @@ func problemsOf2(r v2report.Report) []Problem {
 
 // untranslatable finds, with their JSON paths, what ign-converter would
 // refuse with a bare message: spec 3 has no networkd section and no
-// named filesystems, and gives one entry to each path and unit name.
+// named filesystems, and gives one entry to each path.
 func untranslatable(c v2types.Config) []Problem {
 	var out []Problem
 	add := func(p, msg string) {
@@ -136,21 +138,43 @@ func untranslatable(c v2types.Config) []Problem {
 	for i, l := range c.Storage.Links {
 		node("links", i, l.Node)
 	}
-	units := map[string]int{}
-	for i, u := range c.Systemd.Units {
-		if first, ok := units[u.Name]; ok {
-			add(fmt.Sprintf("$.systemd.units.%d.name", i), fmt.Sprintf("unit %q is also given at $.systemd.units.%d", u.Name, first))
+	return out
+}
+
+// mergeUnits gives each unit one entry, as Ignition 2.x applies entries
+// of one name in turn: the last contents written, every drop-in (a later
+// one of the same name replacing an earlier), the last enabled or mask
+// that says something. Spec 3 allows one entry a unit, and Cluster API's
+// user data has two for kubeadm.service when
+// containerLinuxConfig.additionalConfig adds it a drop-in.
+// (ign-converter's own dedupe keeps only the last entry's contents, which
+// here is none.)
+func mergeUnits(units []v2types.Unit) []v2types.Unit {
+	var out []v2types.Unit
+	at := map[string]int{}
+	for _, u := range units {
+		i, ok := at[u.Name]
+		if !ok {
+			at[u.Name] = len(out)
+			out = append(out, u)
 			continue
 		}
-		units[u.Name] = i
-		dropins := map[string]int{}
-		for j, d := range u.Dropins {
-			if first, ok := dropins[d.Name]; ok {
-				add(fmt.Sprintf("$.systemd.units.%d.dropins.%d.name", i, j), fmt.Sprintf("drop-in %q is also given at $.systemd.units.%d.dropins.%d", d.Name, i, first))
-				continue
-			}
-			dropins[d.Name] = j
+		m := &out[i]
+		if u.Contents != "" {
+			m.Contents = u.Contents
 		}
+		for _, d := range u.Dropins {
+			if j := slices.IndexFunc(m.Dropins, func(e v2types.SystemdDropin) bool { return e.Name == d.Name }); j >= 0 {
+				m.Dropins[j] = d
+			} else {
+				m.Dropins = append(m.Dropins, d)
+			}
+		}
+		if u.Enabled != nil {
+			m.Enabled = u.Enabled
+		}
+		m.Enable = m.Enable || u.Enable
+		m.Mask = m.Mask || u.Mask
 	}
 	return out
 }

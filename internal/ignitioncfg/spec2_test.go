@@ -121,8 +121,6 @@ func TestParseSpec2Untranslatable(t *testing.T) {
 		{"duplicate path", `{"ignition":{"version":"2.2.0"},"storage":{
 			"files":[{"filesystem":"root","path":"/etc/x"}],"directories":[{"filesystem":"root","path":"/etc/x/"}]}}`,
 			[]string{"$.storage.directories.0.path"}},
-		{"duplicate unit", `{"ignition":{"version":"2.3.0"},"systemd":{"units":[{"name":"a.service","mask":true},{"name":"a.service","enabled":true}]}}`,
-			[]string{"$.systemd.units.1.name"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, problems, err := Parse([]byte(tc.raw))
@@ -166,5 +164,36 @@ func TestParseSpec2Invalid(t *testing.T) {
 				t.Errorf("%q does not say %q", all, tc.says)
 			}
 		})
+	}
+}
+
+// TestParseSpec2MergesUnits: entries of one unit are merged as Ignition
+// 2.x applies them in turn, as Cluster API writes kubeadm.service when
+// additionalConfig adds it a drop-in.
+func TestParseSpec2MergesUnits(t *testing.T) {
+	cfg, _, err := Parse(capiFixture(t, "join-flatcar.ign"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Systemd.Units) != 1 {
+		t.Fatalf("units %+v", cfg.Systemd.Units)
+	}
+	u := cfg.Systemd.Units[0]
+	if u.Name != "kubeadm.service" || u.Contents == nil || !strings.Contains(*u.Contents, "ExecStart=/bin/bash /etc/kubeadm.sh") ||
+		u.Enabled == nil || !*u.Enabled || len(u.Dropins) != 1 || u.Dropins[0].Name != "10-flatcar.conf" ||
+		!strings.Contains(*u.Dropins[0].Contents, "EnvironmentFile=/run/metadata/flatcar") {
+		t.Errorf("unit %+v", u)
+	}
+	cfg, _, err = Parse([]byte(`{"ignition":{"version":"2.3.0"},"systemd":{"units":[
+		{"name":"a.service","contents":"[Service]\nExecStart=/bin/a\n","dropins":[{"name":"1.conf","contents":"[Unit]\n"}]},
+		{"name":"a.service","enabled":true,"dropins":[{"name":"1.conf","contents":"[Service]\n"},{"name":"2.conf","contents":"[Unit]\n"}]},
+		{"name":"a.service","contents":"[Service]\nExecStart=/bin/b\n"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u = cfg.Systemd.Units[0]
+	if len(cfg.Systemd.Units) != 1 || *u.Contents != "[Service]\nExecStart=/bin/b\n" || !*u.Enabled ||
+		len(u.Dropins) != 2 || *u.Dropins[0].Contents != "[Service]\n" || u.Dropins[1].Name != "2.conf" {
+		t.Errorf("merged %+v", cfg.Systemd.Units)
 	}
 }

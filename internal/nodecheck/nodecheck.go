@@ -71,6 +71,11 @@ type Result struct {
 	// capi.ConfigPath for a config that carries Cluster API's contract.
 	KubeadmPath string
 	KubeadmYAML []byte
+	// Template is set for a Cluster API kubeadm configuration with
+	// ${VARIABLES} that its preKubeadmCommands fill in (Cluster API's
+	// Flatcar templates do, with envsubst): kubeadm cannot validate it
+	// before then, so the node checks it again once filled in.
+	Template bool
 	// CAPI is Cluster API's bootstrap contract, for a config that
 	// carries it.
 	CAPI    *capi.Bootstrap
@@ -137,10 +142,14 @@ func Check(ctx context.Context, in Input) (*Result, error) {
 	if kc.KubernetesVersion != "" {
 		res.Summary += ", Kubernetes " + kc.KubernetesVersion
 	}
+	res.Template = bs != nil && bs.Pre != "" && strings.Contains(string(kubeYAML), "${")
+	if res.Template {
+		res.Summary += "; " + path + " is a template for the preKubeadmCommands: kubeadm validates it on the node once they filled it in"
+	}
 	if in.Target == nil {
 		return res, nil
 	}
-	return res, against(ctx, in.Target, in.Scratch, kc, kubeYAML)
+	return res, against(ctx, in.Target, in.Scratch, kc, kubeYAML, !res.Template)
 }
 
 // Kubeadm checks a kubeadm configuration, read from path, as Check checks
@@ -160,11 +169,12 @@ func Kubeadm(ctx context.Context, target Target, scratch, path string, kubeYAML 
 	if target == nil {
 		return kc, nil
 	}
-	return kc, against(ctx, target, scratch, kc, kubeYAML)
+	return kc, against(ctx, target, scratch, kc, kubeYAML, true)
 }
 
-// against checks the kubeadm configuration on the target.
-func against(ctx context.Context, target Target, scratch string, kc *kubeadm.Config, kubeYAML []byte) error {
+// against checks the kubeadm configuration on the target; kubeadm
+// validates it too unless validate is false.
+func against(ctx context.Context, target Target, scratch string, kc *kubeadm.Config, kubeYAML []byte, validate bool) error {
 	baked, err := target.BakedVersion(ctx)
 	if err != nil {
 		return err
@@ -172,18 +182,10 @@ func against(ctx context.Context, target Target, scratch string, kc *kubeadm.Con
 	if err := VersionFits(kc, baked); err != nil {
 		return err
 	}
-	// kubeadm validates its file where it will be read: a private copy,
-	// since nothing is applied yet.
-	if err := os.MkdirAll(scratch, 0o700); err != nil {
-		return err
-	}
-	tmp := filepath.Join(scratch, "kubeadm-validate.yaml")
-	if err := atomicfile.Write(tmp, kubeYAML, 0o600); err != nil {
-		return err
-	}
-	defer os.Remove(tmp)
-	if err := target.ValidateKubeadm(ctx, tmp); err != nil {
-		return err
+	if validate {
+		if err := validateFile(ctx, target, scratch, kubeYAML); err != nil {
+			return err
+		}
 	}
 	missing, err := target.MissingImages(ctx, baked)
 	if err != nil {
@@ -204,4 +206,18 @@ func VersionFits(kc *kubeadm.Config, baked string) error {
 			kubeadm.ErrVersionMismatch, kc.KubernetesVersion, baked, baked)
 	}
 	return nil
+}
+
+// validateFile has the target's kubeadm validate the file where it will
+// be read: a private copy, since nothing is applied yet.
+func validateFile(ctx context.Context, target Target, scratch string, kubeYAML []byte) error {
+	if err := os.MkdirAll(scratch, 0o700); err != nil {
+		return err
+	}
+	tmp := filepath.Join(scratch, "kubeadm-validate.yaml")
+	if err := atomicfile.Write(tmp, kubeYAML, 0o600); err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	return target.ValidateKubeadm(ctx, tmp)
 }
