@@ -346,3 +346,36 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestNodeName: a join config that names no node gives the node the DHCP
+// server's hostname, as bare-metal sites name machines, else node-MAC; a
+// name the config sets wins over both.
+func TestNodeName(t *testing.T) {
+	for _, tc := range []struct {
+		name, cfg, lease, want string
+	}{
+		{"DHCP", capiConfig(t, "join.ign"), "ADDRESS=10.10.0.7\nHOSTNAME=rack3-node7\n", "rack3-node7"},
+		{"no lease", capiConfig(t, "join.ign"), "", "node-525400000001"},
+		{"a lease with no hostname", capiConfig(t, "join.ign"), "ADDRESS=10.10.0.7\n", "node-525400000001"},
+		{"a hostname that is no node name", capiConfig(t, "join.ign"), "HOSTNAME=Rack_3\n", "node-525400000001"},
+		{"the config's", ignition(kubeadmJoin), "HOSTNAME=rack3-node7\n", "cp-1"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			root := newRoot(t, tc.cfg)
+			if tc.lease != "" {
+				os.MkdirAll(filepath.Join(root, leases), 0o755)
+				os.WriteFile(filepath.Join(root, leases, "2"), []byte(tc.lease), 0o644)
+			}
+			a, _ := newAgent(root, &fakeNode{root: root}, io.Discard)
+			if err, _ := run(a); err != nil {
+				t.Fatal(err)
+			}
+			if st := status(t, root); st.NodeName != tc.want {
+				t.Errorf("node %q, want %q", st.NodeName, tc.want)
+			}
+			if got := readFile(t, filepath.Join(root, "etc/hostname")); got != tc.want+"\n" {
+				t.Errorf("/etc/hostname %q", got)
+			}
+		})
+	}
+}

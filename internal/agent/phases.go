@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -136,6 +138,9 @@ func (a *Agent) apply(ctx context.Context) error {
 		// Not one a template leaves for its commands to fill in.
 		name = a.run.kubeCfg.NodeName
 	}
+	if name == "" {
+		name = a.dhcpHostname()
+	}
 	if name == "" && a.run.found.Hostname != "" {
 		name = a.run.found.Hostname
 	}
@@ -157,6 +162,36 @@ func (a *Agent) apply(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// leases are systemd-networkd's DHCP leases, one file an interface.
+const leases = "/run/systemd/netif/leases"
+
+// dhcpHostname is the hostname a DHCP server gave (option 12), as bare
+// metal sites name machines: from the lease of the lowest interface
+// index that has one, "" for none. An invalid one is not used.
+func (a *Agent) dhcpHostname() string {
+	entries, err := os.ReadDir(a.path(leases))
+	if err != nil {
+		return ""
+	}
+	slices.SortFunc(entries, func(x, y os.DirEntry) int {
+		i, _ := strconv.Atoi(x.Name())
+		j, _ := strconv.Atoi(y.Name())
+		return i - j
+	})
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(a.path(leases), e.Name()))
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "HOSTNAME="); ok && validHostname(v) {
+				return v
+			}
+		}
+	}
+	return ""
 }
 
 // hostnameRE is a hostname that is a node name too: lowercase RFC 1123
