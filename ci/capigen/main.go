@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/blang/semver/v4"
 	bootstrapv1 "sigs.k8s.io/cluster-api/api/bootstrap/kubeadm/v1beta2"
@@ -36,7 +37,20 @@ import (
 
 type options struct {
 	out, version, cluster, endpoint, podSubnet, serviceSubnet string
+	// What the end-to-end test adds, as a user would in the
+	// KubeadmConfigSpecs: tuning for a control plane under TCG, kubeadm
+	// patches (spec.files and initConfiguration.patches), files, and
+	// units (ignition.containerLinuxConfig.additionalConfig).
+	tcg     bool
+	patches string
+	files   []string
+	units   []string
 }
+
+type list []string
+
+func (l *list) String() string     { return strings.Join(*l, ",") }
+func (l *list) Set(v string) error { *l = append(*l, v); return nil }
 
 func main() {
 	var o options
@@ -46,6 +60,10 @@ func main() {
 	flag.StringVar(&o.endpoint, "endpoint", "10.10.0.1:6443", "the Cluster's spec.controlPlaneEndpoint")
 	flag.StringVar(&o.podSubnet, "pod-subnet", "10.244.0.0/16", "the Cluster's spec.clusterNetwork.pods")
 	flag.StringVar(&o.serviceSubnet, "service-subnet", "10.96.0.0/12", "the Cluster's spec.clusterNetwork.services")
+	flag.BoolVar(&o.tcg, "tcg", false, "tune the control plane for two cores under TCG: ECDSA keys, long leader leases, kubeadm's timeouts raised")
+	flag.StringVar(&o.patches, "patches", "", "a folder of kubeadm patches for the init, shipped in spec.files")
+	flag.Var((*list)(&o.files), "file", "LOCAL=PATH: a file for every machine, in spec.files (mode 0755); repeatable")
+	flag.Var((*list)(&o.units), "unit", "a systemd unit file for every machine, enabled, in additionalConfig; repeatable")
 	flag.Parse()
 	if err := generate(o); err != nil {
 		fmt.Fprintln(os.Stderr, "capigen:", err)
@@ -75,10 +93,33 @@ func generate(o options) error {
 	init := bootstrapv1.InitConfiguration{
 		BootstrapTokens: []bootstrapv1.BootstrapToken{{Token: token, Description: "capigen: the workers' join token"}},
 	}
+	var timeouts bootstrapv1.Timeouts
+	if o.tcg {
+		tuneForTCG(&cluster, &timeouts)
+		init.Timeouts = timeouts
+	}
+	files, err := extraFiles(o)
+	if err != nil {
+		return err
+	}
+	var initFiles []bootstrapv1.File
+	if o.patches != "" {
+		const dir = "/etc/kubernetes/capi-patches"
+		if initFiles, err = dirFiles(o.patches, dir); err != nil {
+			return err
+		}
+		init.Patches.Directory = dir
+	}
+	additional, err := unitsConfig(o.units)
+	if err != nil {
+		return err
+	}
+	spec := &bootstrapv1.IgnitionSpec{ContainerLinuxConfig: bootstrapv1.ContainerLinuxConfig{AdditionalConfig: additional}}
 	base := func(controlPlane bool) cloudinit.BaseUserData {
 		return cloudinit.BaseUserData{
 			PreKubeadmCommands:  []string{"echo capi-test preKubeadmCommands >/run/capi-test-pre"},
 			PostKubeadmCommands: []string{"echo capi-test postKubeadmCommands >/run/capi-test-post"},
+			AdditionalFiles:     files,
 			KubernetesVersion:   version,
 			ControlPlane:        controlPlane,
 		}
@@ -102,14 +143,16 @@ func generate(o options) error {
 	if err := certs.Generate(); err != nil {
 		return err
 	}
+	initBase := base(true)
+	initBase.AdditionalFiles = append(initBase.AdditionalFiles, initFiles...)
 	initData, _, err := ignition.NewInitControlPlane(&ignition.ControlPlaneInput{
 		ControlPlaneInput: &cloudinit.ControlPlaneInput{
-			BaseUserData:         base(true),
+			BaseUserData:         initBase,
 			Certificates:         certs,
 			ClusterConfiguration: clusterYAML,
 			InitConfiguration:    initYAML,
 		},
-		Ignition: &bootstrapv1.IgnitionSpec{},
+		Ignition: spec,
 	})
 	if err != nil {
 		return fmt.Errorf("init: %w", err)
@@ -124,13 +167,13 @@ func generate(o options) error {
 	discovery := bootstrapv1.Discovery{BootstrapToken: bootstrapv1.BootstrapTokenDiscovery{
 		Token: token.ID + "." + token.Secret, APIServerEndpoint: o.endpoint, CACertHashes: hashes,
 	}}
-	joinYAML, err := kubeadmtypes.MarshalJoinConfigurationForVersion(&bootstrapv1.JoinConfiguration{Discovery: discovery}, version)
+	joinYAML, err := kubeadmtypes.MarshalJoinConfigurationForVersion(&bootstrapv1.JoinConfiguration{Discovery: discovery, Timeouts: timeouts}, version)
 	if err != nil {
 		return err
 	}
 	joinData, _, err := ignition.NewNode(&ignition.NodeInput{
 		NodeInput: &cloudinit.NodeInput{BaseUserData: base(false), JoinConfiguration: joinYAML},
-		Ignition:  &bootstrapv1.IgnitionSpec{},
+		Ignition:  spec,
 	})
 	if err != nil {
 		return fmt.Errorf("join: %w", err)
@@ -140,7 +183,7 @@ func generate(o options) error {
 	// CAs and service-account keys in the user data and no certificate
 	// key.
 	cpJoinYAML, err := kubeadmtypes.MarshalJoinConfigurationForVersion(&bootstrapv1.JoinConfiguration{
-		Discovery: discovery, ControlPlane: &bootstrapv1.JoinControlPlane{},
+		Discovery: discovery, ControlPlane: &bootstrapv1.JoinControlPlane{}, Timeouts: timeouts,
 	}, version)
 	if err != nil {
 		return err
@@ -152,7 +195,7 @@ func generate(o options) error {
 			BootstrapToken:    token.ID + "." + token.Secret,
 			JoinConfiguration: cpJoinYAML,
 		},
-		Ignition: &bootstrapv1.IgnitionSpec{},
+		Ignition: spec,
 	})
 	if err != nil {
 		return fmt.Errorf("control-plane join: %w", err)
@@ -221,4 +264,76 @@ func writeFile(path string, b []byte) error {
 		return err
 	}
 	return os.Rename(tmp, path)
+}
+
+// tuneForTCG is what a user gives a control plane on two slow cores:
+// ECDSA keys (each TLS handshake a fraction of RSA's), leader leases the
+// controller manager and scheduler can renew, and kubeadm's timeouts
+// raised.
+func tuneForTCG(c *bootstrapv1.ClusterConfiguration, t *bootstrapv1.Timeouts) {
+	c.EncryptionAlgorithm = bootstrapv1.EncryptionAlgorithmECDSAP256
+	arg := func(name, value string) bootstrapv1.Arg { return bootstrapv1.Arg{Name: name, Value: &value} }
+	leases := []bootstrapv1.Arg{arg("leader-elect-lease-duration", "2m0s"), arg("leader-elect-renew-deadline", "80s"), arg("leader-elect-retry-period", "10s")}
+	c.ControllerManager.ExtraArgs = leases
+	c.Scheduler.ExtraArgs = leases
+	long, api := int32(600), int32(300)
+	*t = bootstrapv1.Timeouts{
+		ControlPlaneComponentHealthCheckSeconds: &long, KubeletHealthCheckSeconds: &long,
+		KubernetesAPICallSeconds: &api, DiscoverySeconds: &long, TLSBootstrapSeconds: &long,
+	}
+}
+
+// extraFiles are the -file files, as spec.files entries.
+func extraFiles(o options) ([]bootstrapv1.File, error) {
+	var out []bootstrapv1.File
+	for _, f := range o.files {
+		local, path, ok := strings.Cut(f, "=")
+		if !ok || !strings.HasPrefix(path, "/") {
+			return nil, fmt.Errorf("-file %q: want LOCAL=/PATH", f)
+		}
+		b, err := os.ReadFile(local)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bootstrapv1.File{Path: path, Permissions: "0755", Content: string(b)})
+	}
+	return out, nil
+}
+
+// dirFiles are the files of a folder, as spec.files entries under dest.
+func dirFiles(dir, dest string) ([]bootstrapv1.File, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []bootstrapv1.File
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, bootstrapv1.File{Path: dest + "/" + e.Name(), Permissions: "0644", Content: string(b)})
+	}
+	return out, nil
+}
+
+// unitsConfig is a Container Linux Config that adds the units, enabled:
+// what a user writes in ignition.containerLinuxConfig.additionalConfig.
+func unitsConfig(units []string) (string, error) {
+	if len(units) == 0 {
+		return "", nil
+	}
+	var b strings.Builder
+	b.WriteString("systemd:\n  units:\n")
+	for _, u := range units {
+		data, err := os.ReadFile(u)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "  - name: %s\n    enabled: true\n    contents: |\n", filepath.Base(u))
+		for _, l := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+			fmt.Fprintf(&b, "      %s\n", l)
+		}
+	}
+	return b.String(), nil
 }
