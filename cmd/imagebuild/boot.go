@@ -22,6 +22,7 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 		stateDir  string
 		noNetwork bool
 		link, mac string
+		tap       string
 		accel     = os.Getenv(qemu.AccelEnv)
 		stuck     = qemu.DefaultStuckAfter
 	)
@@ -58,8 +59,8 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 			}
 			if mac != "" {
 				hw, err := net.ParseMAC(mac)
-				if err != nil || len(hw) != 6 || hw[0]&1 != 0 || link == "" {
-					return fmt.Errorf("%w: --mac %q: want the unicast MAC address (such as 52:54:00:12:34:56) of the --link NIC", errUsage, mac)
+				if err != nil || len(hw) != 6 || hw[0]&1 != 0 || link == "" && tap == "" {
+					return fmt.Errorf("%w: --mac %q: want the unicast MAC address (such as 52:54:00:12:34:56) of the --link or --tap NIC", errUsage, mac)
 				}
 			}
 			if stuck < 0 {
@@ -102,6 +103,12 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 				}
 				vm.Networks = []qemu.Network{{Mode: "socket", LocalPort: uint16(lp), RemotePort: uint16(rp), MAC: mac}}
 			}
+			if tap != "" {
+				if link != "" {
+					return fmt.Errorf("%w: --tap and --link: give one", errUsage)
+				}
+				vm.Networks = []qemu.Network{{Mode: "tap", Tap: tap, MAC: mac}}
+			}
 			if err := qemu.CheckImage(vm.Image); err != nil {
 				return err // before any probe
 			}
@@ -123,7 +130,8 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	f.StringArrayVar(&forwards, "forward", nil, "forward [127.0.0.1:]HOSTPORT:GUESTPORT (TCP, loopback only); repeatable")
 	f.BoolVar(&noNetwork, "no-network", false, "give the guest no network device at all")
 	f.StringVar(&link, "link", "", "instead of the user network, a private Ethernet link to another VM over the loopback UDP ports LOCAL:REMOTE")
-	f.StringVar(&mac, "mac", "", "the MAC address of the --link NIC")
+	f.StringVar(&tap, "tap", "", "instead of the user network, the existing tap device IFNAME (on a bridge of yours; QEMU runs no scripts)")
+	f.StringVar(&mac, "mac", "", "the MAC address of the --link or --tap NIC")
 	f.StringVar(&accel, "accel", accel, "accelerator: auto (KVM once proved to work, else TCG), kvm or tcg; default $"+qemu.AccelEnv+", else auto")
 	f.DurationVar(&stuck, "stuck-after", stuck, "stop a guest whose firmware starts no kernel, or whose console is silent before its system starts, for this long (0: never)")
 	return cmd

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -70,14 +71,17 @@ func ParseForward(s string) (Forward, error) {
 // Network is the guest's network.
 type Network struct {
 	// Mode is "user" (QEMU's user networking, restricted: no route out,
-	// only the forwards), "none" (no network device at all) or "socket"
-	// (a private link between VMs over a loopback UDP socket pair).
+	// only the forwards), "none" (no network device at all), "socket"
+	// (a private link between VMs over a loopback UDP socket pair) or
+	// "tap" (an existing tap device, such as one on a bridge).
 	Mode     string
 	Forwards []Forward
-	// Socket mode: this VM's local and remote loopback UDP ports, and
-	// the guest NIC's MAC address.
+	// Socket mode: this VM's local and remote loopback UDP ports.
 	LocalPort, RemotePort uint16
-	MAC                   string
+	// Tap mode: the tap device's name.
+	Tap string
+	// MAC is the guest NIC's MAC address (socket and tap modes).
+	MAC string
 }
 
 // VM is one virtual machine to boot.
@@ -264,6 +268,9 @@ func newDisk(ctx context.Context, run *command.Runner, vm VM, image, vars, varsC
 	return os.Rename(part, overlay)
 }
 
+// tapRE is an interface name, with none of QEMU's option separators.
+var tapRE = regexp.MustCompile(`^[a-zA-Z0-9_.-]{1,15}$`)
+
 func networkArgs(i int, n Network) ([]string, error) {
 	id := fmt.Sprintf("net%d", i)
 	dev := "virtio-net-pci,netdev=" + id
@@ -282,8 +289,15 @@ func networkArgs(i int, n Network) ([]string, error) {
 	case "socket":
 		netdev := fmt.Sprintf("socket,id=%s,udp=127.0.0.1:%d,localaddr=127.0.0.1:%d", id, n.RemotePort, n.LocalPort)
 		return []string{"-netdev", netdev, "-device", dev}, nil
+	case "tap":
+		// QEMU runs no scripts: the device is set up, and torn down, by
+		// whoever made it.
+		if !tapRE.MatchString(n.Tap) {
+			return nil, fmt.Errorf("tap device %q: want an interface name", n.Tap)
+		}
+		return []string{"-netdev", "tap,id=" + id + ",ifname=" + n.Tap + ",script=no,downscript=no", "-device", dev}, nil
 	default:
-		return nil, fmt.Errorf("network mode %q: want user, none or socket", n.Mode)
+		return nil, fmt.Errorf("network mode %q: want user, none, socket or tap", n.Mode)
 	}
 }
 
