@@ -21,6 +21,8 @@ libc6-dev
 pkg-config
 libseccomp-dev
 iptables
+iproute2
+dnsmasq-base
 ignition
 "
 missing=""

@@ -52,6 +52,9 @@ type machine struct {
 	name string
 	dir  string // the kept disk
 	args []string
+	// netns, when set, is the network namespace imagebuild runs in (its
+	// VM's tap device is there).
+	netns string
 	// log, when set, is the console of every boot, one after another;
 	// otherwise each boot has its own, NAME.bootN.serial beside dir.
 	log     string
@@ -72,7 +75,13 @@ func (m *machine) powerOn(ctx context.Context) {
 	} else if fi, err := os.Stat(m.log); err == nil {
 		m.from = fi.Size()
 	}
-	cmd := exec.CommandContext(ctx, imagebuild(m.t), append(m.args, "--state-dir", m.dir, "--serial-log", m.serial)...)
+	prog, args := imagebuild(m.t), append(m.args, "--state-dir", m.dir, "--serial-log", m.serial)
+	if m.netns != "" {
+		// ip netns exec enters the namespace and execs imagebuild: the
+		// same process, so the kill below still cuts the power.
+		prog, args = "ip", append([]string{"netns", "exec", m.netns, prog}, args...)
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Dir = repoRoot(m.t)
 	// imagebuild's QEMU dies with it: killing imagebuild is the power
 	// cut, and a killed test takes its VMs with it.
