@@ -24,9 +24,10 @@ type InitFinish struct {
 	// Phases are the kubeadm init phases the agent ran, in order, each
 	// recorded once it succeeded.
 	Phases []string `json:"phases"`
-	// Emptied are the files kubeadm had written that a power cut left
-	// empty; the agent removed them, and the phases made them again.
-	Emptied  []string  `json:"emptied,omitempty"`
+	// Damaged are the files kubeadm had written that a power cut left
+	// empty or unreadable; the agent removed them, and the phases made
+	// them again.
+	Damaged  []string  `json:"damaged,omitempty"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished,omitzero"`
 }
@@ -41,13 +42,14 @@ const etcdData = "/var/lib/etcd/member"
 
 // kubeadmOutputs are the files kubeadm init writes before etcd starts.
 // kubeadm does not fsync them, and ext4 writes a new file's data up to
-// 30 s after its name: a power cut in that time leaves them empty.
+// 30 s after its name: a power cut in that time leaves them empty, or
+// with what the disk held there before.
 var kubeadmOutputs = []string{"/etc/kubernetes", "/var/lib/kubelet/config.yaml",
 	"/var/lib/kubelet/kubeadm-flags.env", "/var/lib/kubelet/instance-config.yaml"}
 
 // startPhases are kubeadm init's phases up to the kubelet's start. Each
 // keeps what exists and is valid and makes what is missing, from the CA
-// and the config; run again, they remake what a power cut emptied.
+// and the config; run again, they remake what a power cut damaged.
 func startPhases() [][]string {
 	return [][]string{{"certs", "all"}, {"kubeconfig", "all"}, {"etcd", "local"}, {"control-plane", "all"}, {"kubelet-start"}}
 }
@@ -64,9 +66,9 @@ func endPhases(uploadCerts bool) [][]string {
 		[]string{"kubelet-finalize", "all"}, []string{"addon", "all"})
 }
 
-// removeEmpty removes the empty files among kubeadm's outputs, but none
-// the Ignition config wrote, and returns their paths.
-func (a *Agent) removeEmpty() ([]string, error) {
+// removeDamaged removes the damaged files among kubeadm's outputs (see
+// damaged), but none the Ignition config wrote, and returns their paths.
+func (a *Agent) removeDamaged() ([]string, error) {
 	written := map[string]bool{}
 	for _, f := range a.run.cfg.Storage.Files {
 		written[f.Path] = true
@@ -81,9 +83,18 @@ func (a *Agent) removeEmpty() ([]string, error) {
 				return err
 			}
 			rel := "/" + strings.TrimPrefix(strings.TrimPrefix(p, a.path("/")), "/")
-			if fi, err := d.Info(); err != nil || fi.Size() > 0 || written[rel] {
+			if written[rel] {
+				return nil
+			}
+			data, err := os.ReadFile(p)
+			if err != nil {
 				return err
 			}
+			bad, why := damaged(rel, data)
+			if !bad {
+				return nil
+			}
+			a.Log.Warn("finishing init: a file kubeadm wrote did not survive", "path", rel, "why", why)
 			removed = append(removed, rel)
 			return os.Remove(p)
 		})
@@ -97,7 +108,7 @@ func (a *Agent) removeEmpty() ([]string, error) {
 // finishInit completes an init that stopped after etcd started: cut
 // short by kubeadm's own timeouts on a slow machine (in wait-control-plane
 // or after it), or by a power cut. It never runs a second init. It removes
-// what a power cut left empty, runs the phases up to the kubelet's start
+// what a power cut left empty or unreadable, runs the phases up to the kubelet's start
 // again (each keeps what is there), waits for the API server, and runs the
 // phases after it, each retried while the API server is slow and recorded
 // once done.
@@ -107,18 +118,18 @@ func (a *Agent) finishInit(ctx context.Context, cause string) error {
 		a.st.InitFinish = &InitFinish{Cause: cause, Started: a.now()}
 	}
 	f := a.st.InitFinish
-	removed, err := a.removeEmpty()
-	f.Emptied = append(f.Emptied, removed...)
+	removed, err := a.removeDamaged()
+	f.Damaged = append(f.Damaged, removed...)
 	if err := a.save(); err != nil {
 		return err
 	}
 	if err != nil {
 		return fmt.Errorf("finishing kubeadm init: %w", err)
 	}
-	a.Log.Warn("kubeadm init stopped after etcd started; finishing it phase by phase", "cause", cause, "emptied", len(removed))
+	a.Log.Warn("kubeadm init stopped after etcd started; finishing it phase by phase", "cause", cause, "damaged", len(removed))
 	a.console("kubeadm init stopped after etcd started (%s); finishing it phase by phase", firstLine(cause))
 	if len(removed) > 0 {
-		a.console("%d files kubeadm had written were empty after a power cut; they are made again", len(removed))
+		a.console("%d files kubeadm had written were empty or unreadable after a power cut; they are made again", len(removed))
 	}
 	deadline := a.InitDeadline
 	if deadline == 0 {

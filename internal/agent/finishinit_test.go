@@ -157,8 +157,8 @@ func TestPowerCutEmptiesAreMadeAgain(t *testing.T) {
 	}
 	f := status(t, root).InitFinish
 	slices.Sort(empty)
-	if got := slices.Sorted(slices.Values(f.Emptied)); !slices.Equal(got, empty) {
-		t.Errorf("emptied %v, want %v", got, empty)
+	if got := slices.Sorted(slices.Values(f.Damaged)); !slices.Equal(got, empty) {
+		t.Errorf("damaged %v, want %v", got, empty)
 	}
 	if _, err := os.Stat(filepath.Join(root, "etc/kubernetes/pki/ca.crt")); err != nil {
 		t.Errorf("the config's own CA was removed: %v", err)

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -109,7 +110,11 @@ func (f *fakeNode) count(name string) int {
 func (f *fakeNode) touch(p string) {
 	full := filepath.Join(f.root, p)
 	os.MkdirAll(filepath.Dir(full), 0o755)
-	os.WriteFile(full, []byte("x"), 0o600)
+	data := "x"
+	if strings.HasSuffix(p, ".yaml") || strings.HasSuffix(p, ".conf") {
+		data = "kind: Written\n" // as kubeadm writes them, a document
+	}
+	os.WriteFile(full, []byte(data), 0o600)
 }
 
 func (f *fakeNode) Redact(secrets []string) { f.secrets = secrets }
