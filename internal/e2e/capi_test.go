@@ -85,7 +85,9 @@ func newSegment(t *testing.T, dir string, hosts []*host) *segment {
 func capiUserData(t *testing.T, dir string) (initIgn, joinIgn string) {
 	t.Helper()
 	root := repoRoot(t)
-	td := func(p ...string) string { return filepath.Join(append([]string{root, "internal", "e2e", "testdata"}, p...)...) }
+	td := func(p ...string) string {
+		return filepath.Join(append([]string{root, "internal", "e2e", "testdata"}, p...)...)
+	}
 	out := filepath.Join(dir, "capi")
 	cmd := exec.Command("go", "run", ".", "-out", out, "-kubernetes-version", "v1.37.2", "-tcg",
 		"-patches", td("cluster", "patches"),
