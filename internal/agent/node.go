@@ -100,14 +100,21 @@ func (n *LiveNode) MissingImages(ctx context.Context, version string) ([]string,
 	return missing, nil
 }
 
+// interfaces are the host's network interfaces by index: the order the
+// kernel found them in, stable across boots.
+func interfaces() ([]net.Interface, error) {
+	ifs, err := net.Interfaces()
+	sort.Slice(ifs, func(i, j int) bool { return ifs[i].Index < ifs[j].Index })
+	return ifs, err
+}
+
 // MACHostname names the node after its first Ethernet's MAC address,
 // stable and unique: node-525400123456.
 func (n *LiveNode) MACHostname() (string, error) {
-	ifs, err := net.Interfaces()
+	ifs, err := interfaces()
 	if err != nil {
 		return "", err
 	}
-	sort.Slice(ifs, func(i, j int) bool { return ifs[i].Index < ifs[j].Index })
 	for _, i := range ifs {
 		if i.Flags&net.FlagLoopback == 0 && len(i.HardwareAddr) == 6 {
 			return "node-" + strings.ReplaceAll(i.HardwareAddr.String(), ":", ""), nil
@@ -119,11 +126,10 @@ func (n *LiveNode) MACHostname() (string, error) {
 // IPv4 is the first global unicast IPv4 address of an interface that is
 // up, by interface index.
 func (n *LiveNode) IPv4() (string, error) {
-	ifs, err := net.Interfaces()
+	ifs, err := interfaces()
 	if err != nil {
 		return "", err
 	}
-	sort.Slice(ifs, func(i, j int) bool { return ifs[i].Index < ifs[j].Index })
 	for _, i := range ifs {
 		if i.Flags&net.FlagUp == 0 || i.Flags&net.FlagLoopback != 0 {
 			continue
