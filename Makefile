@@ -40,7 +40,9 @@ fuzz:
 # The end-to-end tests that do not fit make test's budget (README: Tests
 # and benchmarks): a control plane under TCG with kubeadm's default
 # timeouts, whose init the agent finishes if they run out (about 16
-# minutes), and power cuts at five points of two first boots (about 30).
+# minutes), power cuts at five points of two first boots (about 30), and
+# a three-machine cluster from Cluster API's own user data, two workers
+# joining at once over DHCP on a segment of the test's own.
 test-long: deps vet
 	NODEBAKE_LONG=1 $(GO) test -count=1 -timeout 120m -v -run '^TestLong' ./internal/e2e/
 
