@@ -194,7 +194,9 @@ func splitDocs(data []byte) ([][]byte, error) {
 			flush()
 			continue
 		}
-		if string(bytes.TrimRight(line, " \t\r\n")) == "..." {
+		if rest, ok := bytes.CutPrefix(line, []byte("...")); ok && (len(rest) == 0 || bytes.ContainsAny(rest[:1], " \t\r\n")) {
+			// YAML ends the document at "..." set off by a space or the
+			// line's end, whatever follows on the line.
 			return nil, fmt.Errorf("line %d: a YAML document end (...), which kubeadm does not read", i+1)
 		}
 		cur = append(cur, line...)
