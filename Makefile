@@ -22,8 +22,8 @@ image: deps build
 
 # Every test: the unit tests, then the end-to-end tests that build the
 # test images and boot them under QEMU, the two-node cluster among them
-# (measured on 2 cores under TCG: 60 minutes cold, 35 warm with the fuzz
-# targets; the cluster, with its two power cuts, about 25).
+# (measured on 2 cores under TCG: 60 minutes cold, 26 to 35 warm with the
+# fuzz targets; the cluster, with its two power cuts, about 25).
 # The timeout is a backstop above that, under CI's 90 minutes. The race
 # detector watches every test, the unit tests and the end-to-end
 # harness's goroutines (the programs they start are built without it).
