@@ -24,6 +24,10 @@ iptables
 iproute2
 dnsmasq-base
 ignition
+libxml2-utils
+syslinux
+syslinux-common
+mtools
 "
 missing=""
 for p in $packages; do

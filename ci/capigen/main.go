@@ -41,10 +41,12 @@ type options struct {
 	// KubeadmConfigSpecs: tuning for a control plane under TCG, kubeadm
 	// patches (spec.files and initConfiguration.patches), files, and
 	// units (ignition.containerLinuxConfig.additionalConfig).
-	tcg     bool
-	patches string
-	files   []string
-	units   []string
+	tcg      bool
+	joinKit  bool
+	patches  string
+	files    []string
+	units    []string
+	initPost []string
 }
 
 type list []string
@@ -63,6 +65,8 @@ func main() {
 	flag.BoolVar(&o.tcg, "tcg", false, "tune the control plane for two cores under TCG: ECDSA keys, long leader leases, kubeadm's timeouts raised")
 	flag.StringVar(&o.patches, "patches", "", "a folder of kubeadm patches for the init, shipped in spec.files")
 	flag.Var((*list)(&o.files), "file", "LOCAL=PATH: a file for every machine, in spec.files (mode 0755); repeatable")
+	flag.BoolVar(&o.joinKit, "join-kit", false, "also write the cluster CA (ca.crt) and the bootstrap token (token), for joins of the test's own")
+	flag.Var((*list)(&o.initPost), "init-post", "a postKubeadmCommand for the control-plane init only, after the provider's; repeatable")
 	flag.Var((*list)(&o.units), "unit", "a systemd unit file for every machine, enabled, in additionalConfig; repeatable")
 	flag.Parse()
 	if err := generate(o); err != nil {
@@ -145,6 +149,7 @@ func generate(o options) error {
 	}
 	initBase := base(true)
 	initBase.AdditionalFiles = append(initBase.AdditionalFiles, initFiles...)
+	initBase.PostKubeadmCommands = append(initBase.PostKubeadmCommands, o.initPost...)
 	initData, _, err := ignition.NewInitControlPlane(&ignition.ControlPlaneInput{
 		ControlPlaneInput: &cloudinit.ControlPlaneInput{
 			BaseUserData:         initBase,
@@ -181,16 +186,18 @@ func generate(o options) error {
 
 	// A second control plane: the KubeadmControlPlane's join, with the
 	// CAs and service-account keys in the user data and no certificate
-	// key.
-	cpJoinYAML, err := kubeadmtypes.MarshalJoinConfigurationForVersion(&bootstrapv1.JoinConfiguration{
-		Discovery: discovery, ControlPlane: &bootstrapv1.JoinControlPlane{}, Timeouts: timeouts,
-	}, version)
+	// key; its static pods get the init's patches.
+	cpJoin := bootstrapv1.JoinConfiguration{Discovery: discovery, ControlPlane: &bootstrapv1.JoinControlPlane{}, Timeouts: timeouts}
+	cpJoin.Patches.Directory = init.Patches.Directory
+	cpJoinYAML, err := kubeadmtypes.MarshalJoinConfigurationForVersion(&cpJoin, version)
 	if err != nil {
 		return err
 	}
+	cpJoinBase := base(true)
+	cpJoinBase.AdditionalFiles = append(cpJoinBase.AdditionalFiles, initFiles...)
 	cpJoinData, _, err := ignition.NewJoinControlPlane(&ignition.ControlPlaneJoinInput{
 		ControlPlaneJoinInput: &cloudinit.ControlPlaneJoinInput{
-			BaseUserData:      base(true),
+			BaseUserData:      cpJoinBase,
 			Certificates:      certs,
 			BootstrapToken:    token.ID + "." + token.Secret,
 			JoinConfiguration: cpJoinYAML,
@@ -240,7 +247,14 @@ func generate(o options) error {
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
 		return err
 	}
-	for name, b := range map[string][]byte{"init.ign": initData, "join.ign": joinData, "cp-join.ign": cpJoinData, "join-flatcar.ign": flatcarData} {
+	outputs := map[string][]byte{"init.ign": initData, "join.ign": joinData, "cp-join.ign": cpJoinData, "join-flatcar.ign": flatcarData}
+	if o.joinKit {
+		// So that a test can join machines of its own (firstboot
+		// render) to the same cluster.
+		outputs["ca.crt"] = certs.GetByPurpose(secret.ClusterCA).KeyPair.Cert
+		outputs["token"] = []byte(token.ID + "." + token.Secret + "\n")
+	}
+	for name, b := range outputs {
 		if err := writeFile(filepath.Join(o.out, name), b); err != nil {
 			return err
 		}
@@ -260,7 +274,7 @@ func newToken() (bootstrapv1.BootstrapTokenString, error) {
 
 func writeFile(path string, b []byte) error {
 	tmp := path + ".part"
-	if err := os.WriteFile(tmp, b, 0o644); err != nil {
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)

@@ -43,7 +43,10 @@ func newStatusCmd() *cobra.Command {
 			}
 			fmt.Fprintf(w, "role:     %s\nnode:     %s\nsource:   %s\nconfig:   sha256 %s\nruns:     %d\nkubeadm:  %d init or join started\n", st.Role, st.NodeName, st.Source, st.ConfigSHA256, st.Runs, st.KubeadmRuns)
 			for _, p := range st.Phases {
-				fmt.Fprintf(w, "phase:    %-9s done %s (%.1f s)\n", p.Name, p.Finished.Format("2006-01-02T15:04:05Z"), p.Seconds)
+				fmt.Fprintf(w, "phase:    %-11s done %s (%.1f s, from %.1f s after boot)\n", p.Name, p.Finished.Format("2006-01-02T15:04:05Z"), p.Seconds, p.SinceBoot)
+			}
+			for _, m := range st.Milestones {
+				fmt.Fprintf(w, "reached:  %-18s %7.1f s after boot, run %d\n", m.Name, m.SinceBoot, m.Run)
 			}
 			if f := st.InitFinish; f != nil {
 				state := "finishing"

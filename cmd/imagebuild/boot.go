@@ -29,7 +29,8 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "boot IMAGE",
 		Short: "Boot an image in QEMU with OVMF, on a throwaway overlay",
-		Long: "Boot an image in QEMU with OVMF firmware. Writes go to a temporary qcow2\n" +
+		Long: "Boot an image in QEMU with OVMF firmware (SeaBIOS with --firmware bios).\n" +
+			"Writes go to a temporary qcow2\n" +
 			"overlay, so the image stays as built. The guest's user network has no\n" +
 			"route out; --forward opens loopback ports to it. With --state-dir the overlay\n" +
 			"is kept there, and a later boot with the same folder powers the same machine\n" +
@@ -56,6 +57,9 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 			}
 			if vm.CPUs < 1 || vm.CPUs > 255 {
 				return fmt.Errorf("%w: --cpus %d: want 1 to 255", errUsage, vm.CPUs)
+			}
+			if vm.Firmware != qemu.FirmwareUEFI && vm.Firmware != qemu.FirmwareBIOS {
+				return fmt.Errorf("%w: --firmware %q: want %s or %s", errUsage, vm.Firmware, qemu.FirmwareUEFI, qemu.FirmwareBIOS)
 			}
 			if mac != "" {
 				hw, err := net.ParseMAC(mac)
@@ -124,6 +128,7 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&vm.Ignition, "ignition", "", "Ignition config passed through fw_cfg "+qemu.IgnitionFwCfg)
 	f.IntVar(&vm.MemoryMiB, "memory", 2048, "memory in MiB")
 	f.IntVar(&vm.CPUs, "cpus", 2, "virtual CPUs")
+	f.StringVar(&vm.Firmware, "firmware", qemu.FirmwareUEFI, "firmware: uefi (OVMF) or bios (SeaBIOS)")
 	f.StringVar(&vm.SerialLog, "serial-log", "", "write the serial console to this file instead of standard output")
 	f.StringVar(&diskSize, "disk-size", "", "grow the overlay disk to this size, such as 8GiB")
 	f.StringVar(&stateDir, "state-dir", "", "keep the VM's disk (its overlay) and firmware variables in this folder: a later boot with it powers the same machine on again")

@@ -34,11 +34,10 @@ func newBuildCmd(g *globalOptions) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			for _, path := range []string{res.Raw, res.Qcow2, res.Manifest} {
-				if path != "" {
-					fmt.Fprintln(cmd.OutOrStdout(), path)
-				}
+			for _, img := range res.Images {
+				fmt.Fprintln(cmd.OutOrStdout(), img.Path)
 			}
+			fmt.Fprintln(cmd.OutOrStdout(), res.Manifest)
 			return nil
 		},
 	}

@@ -136,7 +136,7 @@ func TestBootRejectsABadAccelerator(t *testing.T) {
 		t.Errorf("boot of a short qcow2: exit %d: %s", code, out)
 	}
 	for _, flags := range [][]string{
-		{"--memory", "-5"}, {"--memory", "64"}, {"--cpus", "0"}, {"--cpus", "1000"},
+		{"--memory", "-5"}, {"--memory", "64"}, {"--cpus", "0"}, {"--cpus", "1000"}, {"--firmware", "coreboot"},
 		{"--mac", "zz:zz"}, {"--mac", "01:00:5e:00:00:01", "--link", "1:2"}, {"--mac", "52:54:00:12:34:56"},
 	} {
 		code, out = execute(t, append([]string{"boot", image}, flags...)...)

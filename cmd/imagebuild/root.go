@@ -14,6 +14,7 @@ import (
 	"github.com/nodebake/nodebake/internal/kit"
 	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/profile"
+	"github.com/nodebake/nodebake/internal/termlog"
 )
 
 // Exit codes, documented in the README.
@@ -69,7 +70,12 @@ func (o *globalOptions) logger(w io.Writer) (*slog.Logger, error) {
 	hopts := &slog.HandlerOptions{Level: level}
 	switch o.logFormat {
 	case "text":
-		return slog.New(slog.NewTextHandler(w, hopts)), nil
+		h := slog.Handler(slog.NewTextHandler(w, hopts))
+		if termlog.IsTerminal(w) {
+			// The kit's progress: one line that updates in place.
+			h = termlog.New(w, h)
+		}
+		return slog.New(h), nil
 	case "json":
 		return slog.New(slog.NewJSONHandler(w, hopts)), nil
 	default:

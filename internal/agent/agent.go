@@ -48,6 +48,9 @@ type Agent struct {
 	InitDeadline time.Duration
 	InitBackoff  time.Duration
 	Now          func() time.Time
+	// SinceBoot is the monotonic clock's seconds since boot, for the
+	// milestones; CLOCK_MONOTONIC when nil.
+	SinceBoot func() float64
 
 	st  *Status
 	run runState
@@ -139,6 +142,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		st.FirstStarted = a.now()
 	}
 	st.LastStarted, st.Runs, st.Result, st.Error, st.ErrorClass = a.now(), st.Runs+1, ResultRunning, "", ""
+	a.mark(MilestoneAgent, a.sinceBoot())
+	a.markUnits(ctx)
 	if err := a.save(); err != nil {
 		return err
 	}
@@ -150,7 +155,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		a.Notify.Status(p.name)
 		a.Log.Info("phase", "phase", p.name, "status", "start")
 		a.console("phase %s", p.name)
-		start := a.now()
+		start, startBoot := a.now(), a.sinceBoot()
 		err := p.run(ctx)
 		if errors.Is(err, configsource.ErrNoConfig) {
 			return a.unconfigured()
@@ -161,7 +166,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		secs := a.now().Sub(start).Seconds()
 		a.Log.Info("phase", "phase", p.name, "status", "done", "seconds", fmt.Sprintf("%.1f", secs))
 		if !st.Done(p.name) {
-			st.Phases = append(st.Phases, Phase{Name: p.name, Finished: a.now(), Seconds: secs})
+			st.Phases = append(st.Phases, Phase{Name: p.name, Started: start, SinceBoot: round1(startBoot), Finished: a.now(), Seconds: secs})
 		}
 		if err := a.save(); err != nil {
 			return err
@@ -174,6 +179,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.Notify.Status("configured: " + st.Role + " " + st.NodeName)
 	a.Notify.Ready()
 	a.summary("configured")
+	a.watchNode(ctx)
 	return nil
 }
 

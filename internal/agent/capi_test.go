@@ -2,6 +2,7 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,8 @@ import (
 	"testing"
 
 	"github.com/nodebake/nodebake/internal/capi"
+	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/kubeadm"
 )
 
 // capiConfig is user data from Cluster API's own generator (make
@@ -377,5 +380,30 @@ func TestNodeName(t *testing.T) {
 				t.Errorf("/etc/hostname %q", got)
 			}
 		})
+	}
+}
+
+// TestCommandsRedactTheirOutput: the output of Cluster API's commands goes
+// to the journal with its secrets hidden, a certificate key on the line
+// after its name too (kubeadm init phase upload-certs prints it so), and
+// the rest kept.
+func TestCommandsRedactTheirOutput(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "kubeadm.sh")
+	const key = "a9b8c7d6e5f4a3b2c1d0a9b8c7d6e5f4a3b2c1d0a9b8c7d6e5f4a3b2c1d0a9b8"
+	os.WriteFile(script, []byte("echo '[upload-certs] Using certificate key:'\necho "+key+"\necho joined with abcdef.0123456789abcdef\necho the-config-secret >&2\n"), 0o700)
+	var log bytes.Buffer
+	n := &LiveNode{Run: &command.Runner{Log: slog.New(slog.NewTextHandler(&log, nil))}, Kubeadm: &kubeadm.Kubeadm{}}
+	n.Redact([]string{"the-config-secret"})
+	if err := n.Commands(context.Background(), script, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{key[:16], "abcdef.0123456789abcdef", "the-config-secret"} {
+		if strings.Contains(log.String(), secret) {
+			t.Errorf("%q in the journal:\n%s", secret, log.String())
+		}
+	}
+	if !strings.Contains(log.String(), "Using certificate key:") || !strings.Contains(log.String(), "joined with") {
+		t.Errorf("the output is not in the journal:\n%s", log.String())
 	}
 }

@@ -193,6 +193,19 @@ func (f *fakeNode) Join(_ context.Context, path string) error {
 	f.touch("/etc/kubernetes/kubelet.conf")
 	return nil
 }
+
+// UnitActiveSince: every unit became active 5 s into the boot.
+func (f *fakeNode) UnitActiveSince(context.Context, string) (float64, error) { return 5, nil }
+
+// WaitNode finds the node registered at once, and Ready once the CNI
+// config is on the node, as flannel leaves it.
+func (f *fakeNode) WaitNode(_ context.Context, _, _, condition string) error {
+	if condition == "Ready" {
+		f.touch("/etc/cni/net.d/10-flannel.conflist")
+	}
+	return nil
+}
+
 func (f *fakeNode) Reset(context.Context) error {
 	f.call("reset")
 	for _, p := range []string{"etc/kubernetes", "var/lib/kubelet", "var/lib/etcd"} {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -24,6 +25,7 @@ type Node interface {
 	Namer            // apply: the node's name
 	Systemd          // apply: the config's units and network files
 	Cluster          // kubeadm and the pod network
+	Watcher          // the milestones
 }
 
 // Namer names the node.
@@ -224,6 +226,38 @@ func (n *LiveNode) Join(ctx context.Context, path string) error {
 
 func (n *LiveNode) Reset(ctx context.Context) error { return n.Kubeadm.Reset(ctx) }
 
+// UnitActiveSince reads systemd's ActiveEnterTimestampMonotonic of unit.
+func (n *LiveNode) UnitActiveSince(ctx context.Context, unit string) (float64, error) {
+	out, err := n.Run.Run(ctx, command.Cmd{Name: "systemctl", Args: []string{"show", "--property", "ActiveEnterTimestampMonotonic", "--value", "--", unit}})
+	if err != nil {
+		return 0, err
+	}
+	us, err := strconv.ParseUint(strings.TrimSpace(string(out)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("systemctl show %s: %q: %w", unit, out, err)
+	}
+	return float64(us) / 1e6, nil
+}
+
+// WaitNode waits with kubectl wait, a watch and not a poll (under TCG
+// every kubectl costs the node a second of CPU), again while the API
+// server does not answer, until ctx ends.
+func (n *LiveNode) WaitNode(ctx context.Context, kubeconfig, name, condition string) error {
+	deadline, ok := ctx.Deadline()
+	if !ok {
+		deadline = time.Now().Add(time.Hour)
+	}
+	forWhat := "create"
+	if condition != "" {
+		forWhat = "condition=" + condition
+	}
+	return retry.Do(ctx, retry.Policy{Deadline: time.Until(deadline), First: 5 * time.Second, Max: 30 * time.Second}, func(ctx context.Context) error {
+		_, err := n.Run.Run(ctx, command.Cmd{Name: "kubectl", Args: []string{"--kubeconfig", kubeconfig, "wait",
+			"--for=" + forWhat, "--timeout=5m", "--", "node/" + name}})
+		return err
+	})
+}
+
 // ApplyManifest applies a manifest with kubectl, retrying while the API
 // server settles.
 func (n *LiveNode) ApplyManifest(ctx context.Context, kubeconfig, path string) error {
@@ -240,9 +274,11 @@ func (n *LiveNode) Commands(ctx context.Context, path string, env []string) erro
 	var out bytes.Buffer
 	_, err := n.Run.Run(ctx, command.Cmd{Name: "/bin/bash", Args: []string{path}, Env: env, Dir: "/", Stdout: &out, Stderr: &out})
 	if n.Run.Log != nil {
-		for _, l := range strings.Split(strings.TrimRight(out.String(), "\n"), "\n") {
+		// Redacted whole, before the split: a secret may follow its name
+		// on the next line (kubeadm upload-certs prints its key so).
+		for _, l := range strings.Split(strings.TrimRight(kubeadm.Redact(out.String(), n.Kubeadm.Secrets), "\n"), "\n") {
 			if l != "" {
-				n.Run.Log.Info("command output", "script", path, "line", kubeadm.Redact(l, n.Kubeadm.Secrets))
+				n.Run.Log.Info("command output", "script", path, "line", l)
 			}
 		}
 	}

@@ -276,7 +276,7 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 	}
 	if a.st.KubeadmStarted || a.hasLeftovers() {
 		if kc.Role == kubeadm.RoleInit && a.exists(etcdData) && a.st.KubeadmStarted {
-			return a.finishInit(ctx, "an earlier run's kubeadm init was cut short")
+			return a.finished(a.finishInit(ctx, "an earlier run's kubeadm init was cut short"))
 		}
 		if a.hasLeftovers() {
 			if err := a.reset(ctx); err != nil {
@@ -286,24 +286,34 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 	}
 	a.st.KubeadmStarted = true
 	a.st.KubeadmRuns++
+	a.mark(MilestoneKubeadmStart, a.sinceBoot())
 	if err := a.save(); err != nil {
 		return err
 	}
 	if kc.Role == kubeadm.RoleInit {
 		err := a.Node.Init(ctx, a.run.kubePath, kc.CertificateKey != "")
 		if err != nil && a.exists(etcdData) {
-			return a.finishInit(ctx, kubeadm.Reason(err))
+			return a.finished(a.finishInit(ctx, kubeadm.Reason(err)))
 		}
 		if err == nil {
 			durable()
 		}
-		return err
+		return a.finished(err)
 	}
 	if err := a.join(ctx); err != nil {
 		return err
 	}
 	durable()
-	return nil
+	return a.finished(nil)
+}
+
+// finished marks kubeadm done, by itself or finished by the agent, when
+// err is nil, and returns err.
+func (a *Agent) finished(err error) error {
+	if err == nil {
+		a.mark(MilestoneKubeadmDone, a.sinceBoot())
+	}
+	return err
 }
 
 // join retries while the control plane is unreachable, until the

@@ -53,13 +53,20 @@ type Status struct {
 	InitFinish *InitFinish `json:"initFinish,omitempty"`
 	// Succeeded is set once and never cleared: no second init, no reset.
 	Succeeded bool `json:"succeeded,omitempty"`
+	// Milestones are the points each run reached, in seconds since its
+	// boot (milestones.go).
+	Milestones []Milestone `json:"milestones,omitempty"`
 }
 
-// Phase is one finished phase.
+// Phase is one finished phase: when it started (on the wall clock, and
+// in seconds since the boot of the run that finished it), and how long
+// it took.
 type Phase struct {
-	Name     string    `json:"name"`
-	Finished time.Time `json:"finished"`
-	Seconds  float64   `json:"seconds"`
+	Name      string    `json:"name"`
+	Started   time.Time `json:"started,omitzero"`
+	SinceBoot float64   `json:"sinceBoot,omitempty"`
+	Finished  time.Time `json:"finished"`
+	Seconds   float64   `json:"seconds"`
 }
 
 // Done reports whether the named phase finished.

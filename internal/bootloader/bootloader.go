@@ -1,6 +1,8 @@
 // Package bootloader makes the contents of the EFI system partition:
 // systemd-boot from the image's own systemd-boot-efi package, the kernel,
-// the initramfs and one loader entry that finds the root by PARTUUID.
+// the initramfs and one loader entry that finds the root by PARTUUID; and
+// the same entry for SYSLINUX, which boots the same files on BIOS
+// firmware (package diskimage installs it).
 package bootloader
 
 import (
@@ -34,6 +36,10 @@ const (
 	initrdPath = "/nodebake/initrd.img"
 	entryName  = "nodebake.conf"
 )
+
+// SyslinuxDir is the ESP folder SYSLINUX is installed in and reads its
+// configuration from.
+const SyslinuxDir = "/syslinux"
 
 // Cmdline is the full kernel command line: the root and state partitions
 // by PARTUUID, never by device name, then the profile's arguments.
@@ -70,12 +76,17 @@ func Files(c Config) ([]File, error) {
 		return nil, err
 	}
 	loader := "default " + entryName + "\ntimeout 0\neditor no\n"
-	entry := fmt.Sprintf("title %s\nlinux %s\ninitrd %s\noptions %s\n", c.Title, kernelPath, initrdPath, Cmdline(c))
+	// One kernel, one initramfs, one command line, for both firmwares.
+	options := Cmdline(c)
+	entry := fmt.Sprintf("title %s\nlinux %s\ninitrd %s\noptions %s\n", c.Title, kernelPath, initrdPath, options)
+	syslinux := fmt.Sprintf("SERIAL 0 115200\nDEFAULT nodebake\nPROMPT 0\nTIMEOUT 0\nLABEL nodebake\n  MENU LABEL %s\n  LINUX %s\n  INITRD %s\n  APPEND %s\n",
+		c.Title, kernelPath, initrdPath, options)
 	return []File{
 		{Path: "/EFI/BOOT/BOOTX64.EFI", Data: boot},
 		{Path: "/EFI/systemd/systemd-bootx64.efi", Data: boot},
 		{Path: "/loader/loader.conf", Data: []byte(loader)},
 		{Path: EntryPath, Data: []byte(entry)},
+		{Path: SyslinuxDir + "/syslinux.cfg", Data: []byte(syslinux)},
 		{Path: kernelPath, Data: kernel},
 		{Path: initrdPath, Data: initrd},
 	}, nil

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // ErrCorrupt is wrapped when an entry's content does not match its digest.
@@ -107,18 +108,58 @@ func (c *Cache) Commit(kind, key, tmp string) (string, error) {
 	return path, nil
 }
 
-// FileSHA256 is the hex sha256 of a file's content.
+// FileSHA256 is the hex sha256 of a file's content. A sparse file's
+// holes are hashed as the zeros they read as, without reading them: a
+// raw disk image is gigabytes of holes.
 func FileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
 	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hashing %s: %w", path, err)
+	buf, zeros := make([]byte, 1<<20), make([]byte, 1<<20)
+	for pos, size := int64(0), fi.Size(); pos < size; {
+		data, hole := dataRun(f, pos, size)
+		for n := data - pos; n > 0; {
+			k := min(n, int64(len(zeros)))
+			h.Write(zeros[:k])
+			n -= k
+		}
+		if _, err := io.CopyBuffer(h, io.NewSectionReader(f, data, hole-data), buf); err != nil {
+			return "", fmt.Errorf("hashing %s: %w", path, err)
+		}
+		pos = hole
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// Whence values of lseek(2) that find data and holes (Linux, and most
+// file systems; where they are not supported the whole file is data).
+const (
+	seekData = 3
+	seekHole = 4
+)
+
+// dataRun is the next run of data at or after pos: [data, hole).
+func dataRun(f *os.File, pos, size int64) (data, hole int64) {
+	data, err := f.Seek(pos, seekData)
+	if err != nil {
+		// ENXIO: only a hole is left; anything else: read it all.
+		if errors.Is(err, syscall.ENXIO) {
+			return size, size
+		}
+		return pos, size
+	}
+	hole, err = f.Seek(data, seekHole)
+	if err != nil || hole > size {
+		hole = size
+	}
+	return data, hole
 }
 
 // Key is the hex sha256 of the given parts, each length-prefixed so that

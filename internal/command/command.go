@@ -36,7 +36,8 @@ type Cmd struct {
 	// captured and returned by Run.
 	Stdout io.Writer
 	// Stderr also receives the standard error when set, for programs
-	// that report failures there but still exit 0.
+	// that report failures there but still exit 0. Set to Stdout's
+	// writer, it receives both streams through one pipe, in order.
 	Stderr io.Writer
 }
 
@@ -56,13 +57,22 @@ func (r *Runner) Run(ctx context.Context, c Cmd) ([]byte, error) {
 		return nil, err
 	}
 	var stdout, stderr bytes.Buffer
-	cmd.Stdout = &stdout
-	if c.Stdout != nil {
-		cmd.Stdout = c.Stdout
-	}
-	cmd.Stderr = &stderr
-	if c.Stderr != nil {
-		cmd.Stderr = io.MultiWriter(&stderr, c.Stderr)
+	switch {
+	case c.Stdout != nil && c.Stdout == c.Stderr:
+		// One writer for both: exec then gives the program one pipe for
+		// both, so the lines keep the order the program wrote them in,
+		// and copies it in one goroutine. The error's tail is of both.
+		w := io.MultiWriter(&stderr, c.Stdout)
+		cmd.Stdout, cmd.Stderr = w, w
+	default:
+		cmd.Stdout = &stdout
+		if c.Stdout != nil {
+			cmd.Stdout = c.Stdout
+		}
+		cmd.Stderr = &stderr
+		if c.Stderr != nil {
+			cmd.Stderr = io.MultiWriter(&stderr, c.Stderr)
+		}
 	}
 	if err := cmd.Run(); err != nil {
 		if ctx.Err() != nil {

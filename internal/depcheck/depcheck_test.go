@@ -64,6 +64,7 @@ var onNode = map[string][]string{
 		"github.com/nodebake/nodebake/internal/aptsource",
 		"github.com/nodebake/nodebake/internal/bootloader",
 		"github.com/nodebake/nodebake/internal/imager",
+		"github.com/nodebake/nodebake/internal/diskformat",
 		"github.com/nodebake/nodebake/internal/cache",
 		"github.com/nodebake/nodebake/internal/images",
 		"github.com/nodebake/nodebake/internal/inspect",

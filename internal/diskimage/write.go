@@ -35,6 +35,10 @@ type Contents struct {
 	StateDir string
 	ESP      []ESPFile
 	Epoch    time.Time
+	// BIOSDir, when set, is the ESP folder SYSLINUX is installed in, with
+	// its configuration: the disk then boots on BIOS firmware as well as
+	// UEFI.
+	BIOSDir string
 }
 
 // Write creates the image at path (which must not exist) as a sparse file
@@ -42,6 +46,11 @@ type Contents struct {
 func Write(ctx context.Context, run *command.Runner, dst string, l Layout, c Contents) error {
 	if err := writeWithDiskfs(ctx, run, dst, l, c); err != nil {
 		return err
+	}
+	if c.BIOSDir != "" {
+		if err := installBIOSBoot(ctx, run, dst, l, c.BIOSDir, c.Epoch); err != nil {
+			return err
+		}
 	}
 	if err := writeState(ctx, run, dst, l, c.StateDir, c.Epoch); err != nil {
 		return fmt.Errorf("writing state filesystem: %w", err)
@@ -60,7 +69,7 @@ func writeWithDiskfs(ctx context.Context, run *command.Runner, dst string, l Lay
 			err = fmt.Errorf("closing %s: %w", dst, cerr)
 		}
 	}()
-	if err := writeTable(d, l); err != nil {
+	if err := writeTable(d, l, c.BIOSDir != ""); err != nil {
 		return fmt.Errorf("writing partition table: %w", err)
 	}
 	if err := writeESP(d, l, c.ESP, c.Epoch); err != nil {
@@ -72,7 +81,7 @@ func writeWithDiskfs(ctx context.Context, run *command.Runner, dst string, l Lay
 	return nil
 }
 
-func writeTable(d *disk.Disk, l Layout) error {
+func writeTable(d *disk.Disk, l Layout, bios bool) error {
 	table := &gpt.Table{
 		LogicalSectorSize:  SectorSize,
 		PhysicalSectorSize: SectorSize,
@@ -80,13 +89,18 @@ func writeTable(d *disk.Disk, l Layout) error {
 		GUID:               l.DiskGUID,
 	}
 	for _, p := range l.Partitions {
+		var attrs uint64
+		if bios && p.Name == RoleESP {
+			attrs = attrLegacyBootable
+		}
 		table.Partitions = append(table.Partitions, &gpt.Partition{
-			Index: p.Number,
-			Start: uint64(p.Start / SectorSize),
-			End:   uint64((p.Start+p.Size)/SectorSize - 1),
-			Type:  gpt.Type(p.Type),
-			Name:  p.Name,
-			GUID:  p.GUID,
+			Attributes: attrs,
+			Index:      p.Number,
+			Start:      uint64(p.Start / SectorSize),
+			End:        uint64((p.Start+p.Size)/SectorSize - 1),
+			Type:       gpt.Type(p.Type),
+			Name:       p.Name,
+			GUID:       p.GUID,
 		})
 	}
 	return d.Partition(table)

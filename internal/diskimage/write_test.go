@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -86,4 +87,68 @@ func TestReadIsBounded(t *testing.T) {
 	if _, err := d.ReadRootFile("/usr/lib/small", 1); !errors.Is(err, ErrFileTooLarge) {
 		t.Errorf("reading 2 bytes with a 1-byte limit: %v", err)
 	}
+}
+
+// TestBIOSBoot: a disk written for BIOS firmware too has gptmbr.bin as
+// its MBR's code, the ESP marked legacy BIOS bootable, and SYSLINUX on
+// the ESP; the GPT and the FAT stay clean to sgdisk and fsck.vfat, and
+// two writes are bit for bit the same.
+func TestBIOSBoot(t *testing.T) {
+	write := func() (string, Layout) {
+		dir := t.TempDir()
+		root, state := filepath.Join(dir, "root"), filepath.Join(dir, "state")
+		os.Mkdir(root, 0o755)
+		os.Mkdir(state, 0o755)
+		img := filepath.Join(dir, "disk.raw")
+		l := Plan("bios", 64<<20, 16<<20, 16<<20)
+		if err := Write(context.Background(), &command.Runner{}, img, l, Contents{
+			RootDir: root, StateDir: state, Epoch: time.Unix(1700000000, 0), BIOSDir: "/syslinux",
+			ESP: []ESPFile{{Path: "/syslinux/syslinux.cfg", Data: []byte("DEFAULT x\n")}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return img, l
+	}
+	run := func(name string, args ...string) string {
+		t.Helper()
+		out, err := exec.Command(name, args...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", name, err, out)
+		}
+		return string(out)
+	}
+	img, l := write()
+	data, _ := os.ReadFile(img)
+	code, _ := os.ReadFile(gptMBR)
+	if string(data[:mbrCode]) != string(code) {
+		t.Error("the MBR's boot code is not gptmbr.bin")
+	}
+	if out := run("sgdisk", "-v", img); !strings.Contains(out, "No problems found") {
+		t.Errorf("sgdisk -v:\n%s", out)
+	}
+	if out := run("sgdisk", "-i", "1", img); !strings.Contains(out, "Attribute flags: 0000000000000004") {
+		t.Errorf("the ESP is not legacy BIOS bootable:\n%s", out)
+	}
+	esp := l.Part(RoleESP)
+	part := filepath.Join(t.TempDir(), "esp.fat")
+	os.WriteFile(part, data[esp.Start:esp.Start+esp.Size], 0o644)
+	if out := run("fsck.vfat", "-n", part); strings.Contains(out, "differences") || strings.Contains(out, "Free cluster") {
+		t.Errorf("fsck.vfat:\n%s", out)
+	}
+	if out := run("mdir", "-a", "-i", part, "::/syslinux"); !strings.Contains(out, "ldlinux  sys") || !strings.Contains(out, "syslinux.cfg") {
+		t.Errorf("SYSLINUX is not on the ESP:\n%s", out)
+	}
+	again, _ := write()
+	if sum(t, img) != sum(t, again) {
+		t.Error("two writes of one disk differ")
+	}
+}
+
+func sum(t *testing.T, p string) string {
+	t.Helper()
+	out, err := exec.Command("sha256sum", p).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(string(out))[0]
 }

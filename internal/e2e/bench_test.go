@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -8,6 +9,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/diskformat"
 )
 
 // BenchmarkWarmBuild builds the default profile with a warm base cache
@@ -95,4 +99,31 @@ func BenchmarkWarmBuild(b *testing.B) {
 	fmt.Printf("%-34s %10.2f\n", "raw allocated / reference", float64(allocated)/float64(rfi.Size()))
 	fmt.Printf("%-34s %10.1f MiB in %d programs\n", "kit programs", float64(kitBytes)/(1<<20), len(m.Kit.Components))
 	fmt.Printf("%-34s %10.1f MiB in %d images (OCI archive, gzip layers)\n", "kit images", float64(afi.Size())/(1<<20), len(m.Kit.Images))
+	benchFormats(b, raw)
+}
+
+// benchFormats converts the default image into every other format, one
+// after another as a build does, and prints each one's size and time.
+func benchFormats(b *testing.B, raw string) {
+	dir := b.TempDir()
+	o := diskformat.Options{Name: "default", Epoch: time.Unix(1767225600, 0).UTC(), Seed: "bench"}
+	for _, f := range diskformat.All[1:] {
+		dst := filepath.Join(dir, "default"+diskformat.Ext(f))
+		if f == diskformat.OVA {
+			o.VMDK = filepath.Join(dir, "default.vmdk")
+		}
+		start := time.Now()
+		if err := diskformat.Write(context.Background(), &command.Runner{}, f, raw, dst, o); err != nil {
+			b.Fatal(err)
+		}
+		secs := time.Since(start).Seconds()
+		fi, err := os.Stat(dst)
+		if err != nil {
+			b.Fatal(err)
+		}
+		allocated := fi.Sys().(*syscall.Stat_t).Blocks * 512
+		b.ReportMetric(secs, f+"-s")
+		b.ReportMetric(float64(fi.Size())/(1<<20), f+"-MiB")
+		fmt.Printf("%-34s %10.1f MiB (allocated %d MiB) in %.1f s\n", "output "+f, float64(fi.Size())/(1<<20), allocated>>20, secs)
+	}
 }

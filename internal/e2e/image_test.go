@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"syscall"
@@ -111,6 +112,84 @@ func TestImageChecksWithStandardTools(t *testing.T) {
 		if allocated >= fi.Size()/2 {
 			t.Errorf("raw image is not sparse: %d of %d bytes allocated", allocated, fi.Size())
 		}
+	})
+}
+
+// TestImageFormats: every format of the test image holds the raw disk,
+// read back by the tool that reads it; the manifest next to them lists
+// each with its size and sha256.
+func TestImageFormats(t *testing.T) {
+	out := testImage(t)
+	raw := filepath.Join(out, "test.raw")
+	var m struct {
+		Outputs []struct {
+			Format, File, SHA256 string
+			Size                 int64
+		} `json:"outputs"`
+	}
+	if err := json.Unmarshal([]byte(readFile(filepath.Join(out, "test.manifest.json"))), &m); err != nil {
+		t.Fatal(err)
+	}
+	var formats []string
+	for _, o := range m.Outputs {
+		formats = append(formats, o.Format)
+		fi, err := os.Stat(filepath.Join(out, o.File))
+		if err != nil {
+			t.Errorf("the manifest lists %s: %v", o.File, err)
+			continue
+		}
+		if fi.Size() != o.Size || sha256File(t, filepath.Join(out, o.File)) != o.SHA256 {
+			t.Errorf("%s: %d bytes, the manifest says %d and sha256 %s", o.File, fi.Size(), o.Size, o.SHA256)
+		}
+		t.Logf("%s: %d MiB", o.File, o.Size>>20)
+	}
+	slices.Sort(formats)
+	if want := []string{"gce", "ova", "qcow2", "raw", "vhd", "vmdk"}; !slices.Equal(formats, want) {
+		t.Errorf("the manifest lists %v, want %v", formats, want)
+	}
+	size, _ := os.Stat(raw)
+	for _, tc := range []struct{ file, format string }{{"test.qcow2", "qcow2"}, {"test.vhd", "vpc"}, {"test.vmdk", "vmdk"}} {
+		t.Run(tc.format, func(t *testing.T) {
+			path := filepath.Join(out, tc.file)
+			tool(t, "qemu-img", "compare", "-f", "raw", "-F", tc.format, raw, path)
+			if tc.format != "vpc" { // qemu-img checks no VHD
+				tool(t, "qemu-img", "check", "-f", tc.format, path)
+			}
+			var info struct {
+				VirtualSize int64 `json:"virtual-size"`
+			}
+			json.Unmarshal([]byte(tool(t, "qemu-img", "info", "--output=json", "-f", tc.format, path)), &info)
+			if info.VirtualSize != size.Size() || info.VirtualSize%(1<<20) != 0 {
+				t.Errorf("virtual size %d, want the raw disk's %d, a whole number of MiB", info.VirtualSize, size.Size())
+			}
+		})
+	}
+	t.Run("ova", func(t *testing.T) {
+		ova := filepath.Join(out, "test.ova")
+		if got := strings.Fields(tool(t, "tar", "-tf", ova)); !slices.Equal(got, []string{"test.ovf", "test.mf", "test.vmdk"}) {
+			t.Errorf("members %v, want the descriptor, the manifest and the disk, in that order", got)
+		}
+		dir := t.TempDir()
+		tool(t, "tar", "-xf", ova, "-C", dir)
+		tool(t, "xmllint", "--noout", filepath.Join(dir, "test.ovf"))
+		if sha256File(t, filepath.Join(dir, "test.vmdk")) != sha256File(t, filepath.Join(out, "test.vmdk")) {
+			t.Error("the OVA's disk is not test.vmdk")
+		}
+		mf := readFile(filepath.Join(dir, "test.mf"))
+		for _, f := range []string{"test.ovf", "test.vmdk"} {
+			if want := "SHA256(" + f + ")= " + sha256File(t, filepath.Join(dir, f)); !strings.Contains(mf, want) {
+				t.Errorf("the OVA's manifest lacks %q", want)
+			}
+		}
+	})
+	t.Run("gce", func(t *testing.T) {
+		gce := filepath.Join(out, "test.tar.gz")
+		if got := strings.TrimSpace(tool(t, "tar", "-tzf", gce)); got != "disk.raw" {
+			t.Errorf("members %q, want disk.raw alone", got)
+		}
+		dir := t.TempDir()
+		tool(t, "tar", "-xzSf", gce, "-C", dir)
+		tool(t, "cmp", raw, filepath.Join(dir, "disk.raw"))
 	})
 }
 
@@ -222,7 +301,7 @@ func TestManifestMatchesImage(t *testing.T) {
 	for _, p := range m.Packages {
 		pkgs = append(pkgs, p.Name)
 	}
-	for _, want := range []string{"linux-image-amd64", "systemd", "openssh-server", "nftables", "conntrack", "systemd-boot-efi"} {
+	for _, want := range []string{"linux-image-amd64", "systemd", "openssh-server", "nftables", "conntrack", "systemd-boot-efi", "gettext-base"} {
 		if !slices.Contains(pkgs, want) {
 			t.Errorf("manifest lacks package %s", want)
 		}
@@ -243,7 +322,21 @@ func TestManifestMatchesImage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(inside) != string(outside) {
+	// The one beside the image also lists the outputs, which are made
+	// after the one inside; the rest is the same.
+	var in, beside map[string]any
+	if err := json.Unmarshal(inside, &in); err != nil {
+		t.Fatal(err)
+	}
+	json.Unmarshal(outside, &beside)
+	if _, ok := in["outputs"]; ok {
+		t.Error("the manifest inside the image lists outputs it was written before")
+	}
+	if _, ok := beside["outputs"]; !ok {
+		t.Error("the manifest beside the image lists no outputs")
+	}
+	delete(beside, "outputs")
+	if !reflect.DeepEqual(in, beside) {
 		t.Error("the manifest inside the image differs from the one beside it")
 	}
 }

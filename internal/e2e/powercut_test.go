@@ -17,7 +17,7 @@ import (
 )
 
 // withUnit adds a script and an enabled unit that runs it to a config.
-func withUnit(t *testing.T, ign []byte, unit, path, script string) []byte {
+func withUnit(t testing.TB, ign []byte, unit, path, script string) []byte {
 	t.Helper()
 	var cfg map[string]any
 	if err := json.Unmarshal(ign, &cfg); err != nil {
@@ -48,7 +48,7 @@ func withUnit(t *testing.T, ign []byte, unit, path, script string) []byte {
 // --state-dir): powered on, cut off (QEMU killed, no shutdown), and
 // powered on again.
 type machine struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	dir  string // the kept disk
 	args []string

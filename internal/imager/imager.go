@@ -14,6 +14,7 @@ import (
 	"github.com/nodebake/nodebake/internal/bootloader"
 	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/diskformat"
 	"github.com/nodebake/nodebake/internal/diskimage"
 	"github.com/nodebake/nodebake/internal/kit"
 	"github.com/nodebake/nodebake/internal/lock"
@@ -44,12 +45,29 @@ type Request struct {
 
 // Result names the outputs of a build.
 type Result struct {
-	Raw      string
-	Qcow2    string
+	// Images are the disk image in each of the profile's formats, in
+	// the profile's order.
+	Images   []Image
 	Manifest string
 	Digest   string
 	// Lock is every input the build resolved.
 	Lock *lock.Lock `json:"-"`
+}
+
+// Image is the disk image in one format.
+type Image struct {
+	Format string
+	Path   string
+}
+
+// Path is the output in the given format, "" when it is not built.
+func (r Result) Path(format string) string {
+	for _, i := range r.Images {
+		if i.Format == format {
+			return i.Path
+		}
+	}
+	return ""
 }
 
 // Outputs are the final paths of a profile's outputs in dir.
@@ -57,12 +75,7 @@ func Outputs(p *profile.Profile, dir string) Result {
 	base := filepath.Join(dir, p.Metadata.Name)
 	r := Result{Manifest: base + ".manifest.json", Digest: p.Digest()}
 	for _, f := range p.Spec.Outputs.Formats {
-		switch f {
-		case profile.FormatRaw:
-			r.Raw = base + ".raw"
-		case profile.FormatQcow2:
-			r.Qcow2 = base + ".qcow2"
-		}
+		r.Images = append(r.Images, Image{Format: f, Path: base + diskformat.Ext(f)})
 	}
 	return r
 }
@@ -262,9 +275,12 @@ func (im *imager) rawPath() string { return filepath.Join(im.work, "disk.raw") }
 func (im *imager) writeDisk(ctx context.Context) error {
 	return diskimage.Write(ctx, im.run, im.rawPath(), im.layout, diskimage.Contents{
 		RootDir: im.root.Root, StateDir: im.root.State, ESP: im.esp, Epoch: im.epoch,
+		BIOSDir: bootloader.SyslinuxDir,
 	})
 }
 
 func (im *imager) publish(ctx context.Context) error {
-	return publish(ctx, im.run, im.work, im.rawPath(), im.out)
+	return publish(ctx, im.run, im.work, im.rawPath(), im.out, diskformat.Options{
+		Name: im.p.Metadata.Name, Epoch: im.epoch, Seed: im.p.Digest(), Firmware: im.p.Spec.Outputs.OVAFirmware,
+	})
 }

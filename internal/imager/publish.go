@@ -2,61 +2,117 @@ package imager
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/nodebake/nodebake/internal/atomicfile"
+	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/diskformat"
 	"github.com/nodebake/nodebake/internal/diskimage"
+	"github.com/nodebake/nodebake/internal/manifest"
 )
 
 // publish converts and moves the finished outputs into place. Each is
-// first complete under a temporary name in the output folder, then renamed.
-func publish(ctx context.Context, run *command.Runner, work, raw string, out Result) error {
+// first complete under a temporary name in the output folder, then
+// renamed; the manifest, which lists them with their sha256, goes last.
+func publish(ctx context.Context, run *command.Runner, work, raw string, out Result, o diskformat.Options) error {
 	if err := os.MkdirAll(filepath.Dir(out.Manifest), 0o755); err != nil {
 		return err
 	}
 	// A build killed while publishing leaves its temporary files behind;
 	// they are never at an output path, and are cleared here.
-	for _, p := range []string{out.Raw, out.Qcow2} {
-		if p != "" {
-			os.Remove(atomicfile.TempPath(p))
-		}
+	for _, img := range out.Images {
+		os.RemoveAll(atomicfile.TempPath(img.Path))
+		os.RemoveAll(atomicfile.TempPath(img.Path) + ".d")
 	}
-	type move struct{ tmp, dst string }
+	type move struct {
+		format, tmp, dst string
+	}
 	var moves []move
 	defer func() {
 		for _, m := range moves {
 			os.Remove(m.tmp)
 		}
 	}()
-	if out.Qcow2 != "" {
-		tmp := atomicfile.TempPath(out.Qcow2)
-		if err := diskimage.ConvertQcow2(ctx, run, raw, tmp); err != nil {
-			return err
+	// Every conversion reads the raw disk, so it moves last; an OVA
+	// holds the VMDK when that is built too.
+	for _, f := range diskformat.All[1:] {
+		dst := out.Path(f)
+		if dst == "" {
+			continue
 		}
-		moves = append(moves, move{tmp, out.Qcow2})
+		tmp := atomicfile.TempPath(dst)
+		if f == diskformat.OVA {
+			o.VMDK = tmpOf(out, diskformat.VMDK)
+		}
+		start := time.Now()
+		if err := diskformat.Write(ctx, run, f, raw, tmp, o); err != nil {
+			return fmt.Errorf("writing %s: %w", filepath.Base(dst), err)
+		}
+		run.Log.Info("converted", "format", f, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
+		moves = append(moves, move{f, tmp, dst})
 	}
-	if out.Raw != "" {
-		tmp := atomicfile.TempPath(out.Raw)
+	if dst := out.Path(diskformat.Raw); dst != "" {
+		tmp := atomicfile.TempPath(dst)
 		if err := os.Rename(raw, tmp); err != nil {
 			// The work folder is on another filesystem: copy, keeping holes.
 			if err := diskimage.CopySparse(ctx, run, raw, tmp); err != nil {
 				return err
 			}
 		}
-		moves = append(moves, move{tmp, out.Raw})
+		moves = append(moves, move{diskformat.Raw, tmp, dst})
 	}
 	data, err := os.ReadFile(filepath.Join(work, "manifest.json"))
 	if err != nil {
 		return err
 	}
-	for _, m := range moves {
-		if err := atomicfile.Commit(m.tmp, m.dst); err != nil {
+	m, err := manifest.Parse(data)
+	if err != nil {
+		return err
+	}
+	// The outputs are hashed side by side: the raw disk alone is
+	// gigabytes of mostly zeros.
+	m.Outputs = make([]manifest.Output, len(moves))
+	errs := make([]error, len(moves))
+	var wg sync.WaitGroup
+	for i, mv := range moves {
+		wg.Go(func() {
+			fi, err := os.Stat(mv.tmp)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			sum, err := cache.FileSHA256(mv.tmp)
+			m.Outputs[i] = manifest.Output{Format: mv.format, File: filepath.Base(mv.dst), Size: fi.Size(), SHA256: sum}
+			errs[i] = err
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	for _, mv := range moves {
+		if err := atomicfile.Commit(mv.tmp, mv.dst); err != nil {
 			return err
 		}
 	}
 	moves = nil
-	// The manifest goes last: when it is there, so is its image.
-	return atomicfile.Write(out.Manifest, data, 0o644)
+	// The manifest goes last: when it is there, so is every image it
+	// lists.
+	return atomicfile.Write(out.Manifest, m.Marshal(), 0o644)
+}
+
+// tmpOf is the temporary path of the output in format f, "" when it is
+// not built.
+func tmpOf(out Result, f string) string {
+	if p := out.Path(f); p != "" {
+		return atomicfile.TempPath(p)
+	}
+	return ""
 }

@@ -16,8 +16,9 @@ type step struct {
 }
 
 // runSteps runs the steps in order, logging each one's name and duration,
-// and stops at the first error, naming its step.
+// and the total at the end; it stops at the first error, naming its step.
 func runSteps(ctx context.Context, log *slog.Logger, steps []step) error {
+	began := time.Now()
 	for _, s := range steps {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -32,6 +33,7 @@ func runSteps(ctx context.Context, log *slog.Logger, steps []step) error {
 		}
 		log.Info("step", "name", s.name, "status", "done", "seconds", round(secs))
 	}
+	log.Info("steps done", "steps", len(steps), "seconds", round(time.Since(began).Seconds()))
 	return nil
 }
 

@@ -49,6 +49,8 @@ type Builder struct {
 	mu        sync.Mutex
 	modules   map[string]Module
 	downloads []Download
+	found     map[string]string // verified cached programs, by key
+	tally     *tally            // the programs being compiled, counted
 }
 
 // Build returns every artifact of the kit, building what the cache lacks.
@@ -57,6 +59,16 @@ func (b *Builder) Build(ctx context.Context, k *profile.Kit) ([]Artifact, error)
 	if err != nil {
 		return nil, err
 	}
+	var gos []goComponent
+	for _, name := range profile.ComponentNames {
+		if c, ok := k.Components[name]; ok && c.Source == profile.SourceGo {
+			gos = append(gos, goComponent{name, recipes[name], c.Version})
+		}
+	}
+	if err := b.startTally("kit programs", goVersion, gos); err != nil {
+		return nil, err
+	}
+	defer func() { b.tally = nil }()
 	var out []Artifact
 	for _, name := range profile.ComponentNames {
 		c, ok := k.Components[name]
@@ -172,7 +184,7 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 		missing []binary
 	)
 	for _, bin := range r.binaries {
-		path, ok, err := b.Cache.Lookup("kit", b.key(name, r, version, goVersion, bin))
+		path, ok, err := b.lookup(b.key(name, r, version, goVersion, bin))
 		if err != nil {
 			return nil, err
 		}
@@ -201,6 +213,7 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 	}
 	for _, bin := range missing {
 		start := time.Now()
+		b.compiling(name, bin.name)
 		key := b.key(name, r, version, goVersion, bin)
 		tmp, err := b.Cache.TempPath("kit", key)
 		if err != nil {
@@ -233,7 +246,8 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 		if err != nil {
 			return nil, err
 		}
-		b.Log.Info("built", "component", name, "binary", bin.name, "version", version, "seconds", time.Since(start).Round(time.Second).Seconds())
+		b.Log.Info("built", append([]any{"component", name, "binary", bin.name, "version", version,
+			"seconds", time.Since(start).Round(time.Second).Seconds()}, b.compiled()...)...)
 		a, err := b.artifact(name, version, source, r, bin, path)
 		if err != nil {
 			return nil, err

@@ -1,9 +1,14 @@
 package kit
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -20,22 +25,34 @@ func TestComponentBuildIsReproducible(t *testing.T) {
 		t.Skip("builds crictl twice; run without -short")
 	}
 	ctx := context.Background()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	epoch := time.Unix(profile.DefaultSourceDateEpoch, 0)
 	r := recipes[profile.ComponentCrictl]
 	version := "v1.36.0"
 
 	var sums []string
+	var kitCache *cache.Cache
 	for i := 0; i < 2; i++ {
+		var events bytes.Buffer
+		kitCache = &cache.Cache{Dir: t.TempDir()}
 		b := &Builder{
-			Run: &command.Runner{}, Cache: &cache.Cache{Dir: t.TempDir()}, Log: log, Epoch: epoch,
+			Run: &command.Runner{}, Cache: kitCache, Log: slog.New(slog.NewJSONHandler(&events, nil)), Epoch: epoch,
 		}
 		if i == 1 {
 			b.Env = []string{"GOCACHE=" + t.TempDir()}
 		}
+		crictl := []goComponent{{profile.ComponentCrictl, r, version}}
+		if err := b.startTally("kit programs", "test", crictl); err != nil {
+			t.Fatal(err)
+		}
 		arts, err := b.buildGo(ctx, profile.ComponentCrictl, r, version, "test")
 		if err != nil {
 			t.Fatal(err)
+		}
+		// The progress a person follows: the program starting, then
+		// built, each with the count.
+		want := []string{"progress crictl 0/1", "built crictl 1/1"}
+		if got := progressEvents(t, &events); !slices.Equal(got, want) {
+			t.Errorf("events %q, want %q", got, want)
 		}
 		if len(arts) != 1 || arts[0].Dest != "/usr/bin/crictl" {
 			t.Fatalf("artifacts %+v", arts)
@@ -46,10 +63,50 @@ func TestComponentBuildIsReproducible(t *testing.T) {
 			t.Errorf("crictl --version: %q %v", out, err)
 		}
 	}
+	// From a warm cache nothing is counted, and nothing is built.
+	var events bytes.Buffer
+	b := &Builder{Run: &command.Runner{}, Cache: kitCache, Log: slog.New(slog.NewJSONHandler(&events, nil)), Epoch: epoch}
+	if err := b.startTally("kit programs", "test", []goComponent{{profile.ComponentCrictl, r, version}}); err != nil {
+		t.Fatal(err)
+	}
+	if b.tally.total != 0 {
+		t.Errorf("a warm cache counts %d programs to build", b.tally.total)
+	}
+	if _, err := b.buildGo(ctx, profile.ComponentCrictl, r, version, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if got := progressEvents(t, &events); len(got) != 0 {
+		t.Errorf("a warm build reported %q", got)
+	}
 	t.Logf("crictl %s sha256 %s", version, sums[0])
 	if sums[0] != sums[1] {
 		t.Errorf("two builds of crictl %s differ: %s and %s", version, sums[0], sums[1])
 	}
+}
+
+// progressEvents are the "progress" and "built" events of a JSON log, as
+// "MSG BINARY DONE/TOTAL".
+func progressEvents(t *testing.T, log *bytes.Buffer) []string {
+	t.Helper()
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(log.String()), "\n") {
+		var e struct {
+			Msg, Binary string
+			Done, Total *int
+		}
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("%q: %v", l, err)
+		}
+		if e.Msg != "progress" && e.Msg != "built" {
+			continue
+		}
+		if e.Done == nil || e.Total == nil {
+			t.Errorf("%s: no done and total", l)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s %s %d/%d", e.Msg, e.Binary, *e.Done, *e.Total))
+	}
+	return out
 }
 
 // TestPauseIsCompiledReproducibly compiles pause.c from the pinned

@@ -173,6 +173,21 @@ func (b *Builder) Images(ctx context.Context, k *profile.Kit, refs []string, roo
 			all = append(all, s.Ref)
 		}
 	}
+	var gos []goComponent
+	for _, ref := range all {
+		if src, ok := sources[ref]; ok && src.Source != profile.ImageSourceBuild {
+			continue
+		}
+		if c, ok, err := imageComponent(k.KubernetesVersion, ref); err != nil {
+			return nil, fmt.Errorf("image %s: %w", ref, err)
+		} else if ok {
+			gos = append(gos, c)
+		}
+	}
+	if err := b.startTally("kit images", goVersion, gos); err != nil {
+		return nil, err
+	}
+	defer func() { b.tally = nil }()
 	var out []Image
 	for _, ref := range all {
 		src, ok := sources[ref]
@@ -246,15 +261,12 @@ func (b *Builder) image(ctx context.Context, kubeVersion, ref, root, goVersion s
 		spec.User = "65535:65535"
 		return Image{Ref: ref, Source: "c:k8s.io/kubernetes@" + kubeVersion + "/build/pause", Input: images.Input{Ref: ref, Spec: &spec}}, nil
 	}
-	r, ok := imageRecipes[repo]
-	if !ok {
-		return Image{}, fmt.Errorf("no recipe builds %s; give it another source", repo)
-	}
-	version, err := r.moduleVersion(kubeVersion, tag)
+	c, _, err := imageComponent(kubeVersion, ref)
 	if err != nil {
 		return Image{}, err
 	}
-	arts, err := b.buildGo(ctx, "image:"+repo, r.recipe, version, goVersion)
+	r := imageRecipes[repo]
+	arts, err := b.buildGo(ctx, c.name, c.r, c.version, goVersion)
 	if err != nil {
 		return Image{}, err
 	}
@@ -273,7 +285,28 @@ func (b *Builder) image(ctx context.Context, kubeVersion, ref, root, goVersion s
 		spec.Files = append(spec.Files, files...)
 	}
 	spec.Entrypoint = r.entrypoint
-	return Image{Ref: ref, Source: "go:" + r.module + "@" + version, Input: images.Input{Ref: ref, Spec: &spec}}, nil
+	return Image{Ref: ref, Source: "go:" + r.module + "@" + c.version, Input: images.Input{Ref: ref, Spec: &spec}}, nil
+}
+
+// imageComponent is the Go component that builds an image's programs;
+// ok is false for pause, compiled from C.
+func imageComponent(kubeVersion, ref string) (goComponent, bool, error) {
+	repo, tag, err := splitRef(ref)
+	if err != nil {
+		return goComponent{}, false, err
+	}
+	if repo == "pause" {
+		return goComponent{}, false, nil
+	}
+	r, ok := imageRecipes[repo]
+	if !ok {
+		return goComponent{}, false, fmt.Errorf("no recipe builds %s; give it another source", repo)
+	}
+	version, err := r.moduleVersion(kubeVersion, tag)
+	if err != nil {
+		return goComponent{}, false, err
+	}
+	return goComponent{"image:" + repo, r.recipe, version}, true, nil
 }
 
 // Archive builds the images into one OCI archive, cached by every input

@@ -67,9 +67,11 @@ discovery:
 func TestRedact(t *testing.T) {
 	out := `kubeadm join 10.0.0.1:6443 --token abcdef.0123456789abcdef \
 	--discovery-token-ca-cert-hash sha256:1234 --control-plane --certificate-key 0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0
-	my-secret-value`
+	my-secret-value
+[upload-certs] Using certificate key:
+a9b8c7d6e5f4a3b2c1d0a9b8c7d6e5f4a3b2c1d0a9b8c7d6e5f4a3b2c1d0a9b8`
 	got := Redact(out, []string{"my-secret-value"})
-	for _, s := range []string{"abcdef.0123456789abcdef", "0f1e2d3c4b5a6978", "my-secret-value"} {
+	for _, s := range []string{"abcdef.0123456789abcdef", "0f1e2d3c4b5a6978", "my-secret-value", "a9b8c7d6e5f4"} {
 		if strings.Contains(got, s) {
 			t.Errorf("%q left in %q", s, got)
 		}

@@ -77,8 +77,10 @@ type Kubeadm struct {
 }
 
 var (
-	tokenRE   = regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`)
-	certKeyRE = regexp.MustCompile(`(?i)(certificate[-_ ]?key[=: "]*)[0-9a-f]{64}`)
+	tokenRE = regexp.MustCompile(`\b[a-z0-9]{6}\.[a-z0-9]{16}\b`)
+	// The key may be on the next line: kubeadm's upload-certs prints
+	// "Using certificate key:", then the key alone on a line.
+	certKeyRE = regexp.MustCompile(`(?i)(certificate[-_ ]?key[=: "\s]*)[0-9a-f]{64}`)
 )
 
 // Redact hides secrets in s.

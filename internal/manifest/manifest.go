@@ -40,6 +40,17 @@ type Manifest struct {
 	Kit             *Kit              `json:"kit,omitempty"`
 	Packages        []Package         `json:"packages"`
 	Files           []File            `json:"files"`
+	// Outputs are the image's files by format. Only the manifest next to
+	// them has this: the one inside the image is written before them.
+	Outputs []Output `json:"outputs,omitempty"`
+}
+
+// Output is the image in one format.
+type Output struct {
+	Format string `json:"format"`
+	File   string `json:"file"` // the name, next to this manifest
+	Size   int64  `json:"size"`
+	SHA256 string `json:"sha256"`
 }
 
 // Package is one installed Debian package.

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/nodebake/nodebake/internal/defaults"
+	"github.com/nodebake/nodebake/internal/diskformat"
 )
 
 // Default values. They are filled in by SetDefaults and nowhere else.
@@ -104,7 +105,7 @@ func SetDefaults(p *Profile) {
 		s.Outputs.Dir = DefaultOutputDir
 	}
 	if s.Outputs.Formats == nil {
-		s.Outputs.Formats = []string{FormatRaw, FormatQcow2}
+		s.Outputs.Formats = []string{diskformat.Raw, diskformat.Qcow2}
 	}
 	if s.Kit != nil {
 		setKitDefaults(s.Kit)

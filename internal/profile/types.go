@@ -76,15 +76,14 @@ type Units struct {
 
 // Outputs says where the image goes and in which formats.
 type Outputs struct {
-	Dir     string   `json:"dir"`
+	Dir string `json:"dir"`
+	// Formats are any of diskformat.All: raw, qcow2, vhd (Azure), vmdk
+	// (stream-optimized), ova (vSphere) and gce (disk.raw in a tar.gz).
 	Formats []string `json:"formats"`
+	// OVAFirmware is the firmware the OVA's descriptor declares: efi
+	// (when empty) or bios. The disk boots on both.
+	OVAFirmware string `json:"ovaFirmware,omitempty"`
 }
-
-// Output formats.
-const (
-	FormatRaw   = "raw"
-	FormatQcow2 = "qcow2"
-)
 
 // Kit is the pinned Kubernetes node kit baked into the image.
 type Kit struct {

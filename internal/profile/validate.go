@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"unicode"
+
+	"github.com/nodebake/nodebake/internal/diskformat"
 )
 
 // Limits a profile is checked against.
@@ -130,13 +132,23 @@ func Validate(p *Profile, sourceDir string) []FieldError {
 	} else if msg := checkOutputDir(s.Outputs.Dir); msg != "" {
 		add("spec.outputs.dir", "%s", msg)
 	}
+	formats := strings.Join(diskformat.All, ", ")
 	if len(s.Outputs.Formats) == 0 {
-		add("spec.outputs.formats", "must name at least one of raw, qcow2")
+		add("spec.outputs.formats", "must name at least one of %s", formats)
 	}
 	for i, f := range s.Outputs.Formats {
-		if f != FormatRaw && f != FormatQcow2 {
-			add(fmt.Sprintf("spec.outputs.formats[%d]", i), "must be raw or qcow2, not %q", f)
+		switch {
+		case !slices.Contains(diskformat.All, f):
+			add(fmt.Sprintf("spec.outputs.formats[%d]", i), "must be one of %s, not %q", formats, f)
+		case slices.Index(s.Outputs.Formats, f) != i:
+			add(fmt.Sprintf("spec.outputs.formats[%d]", i), "%q is named twice", f)
 		}
+	}
+	switch f := s.Outputs.OVAFirmware; {
+	case f != "" && f != diskformat.FirmwareEFI && f != diskformat.FirmwareBIOS:
+		add("spec.outputs.ovaFirmware", "must be %s or %s, not %q", diskformat.FirmwareEFI, diskformat.FirmwareBIOS, f)
+	case f != "" && !slices.Contains(s.Outputs.Formats, diskformat.OVA):
+		add("spec.outputs.ovaFirmware", "applies to the ova format, which spec.outputs.formats does not name")
 	}
 	if s.Kit != nil {
 		errs = append(errs, validateKit(s.Kit)...)

@@ -35,6 +35,12 @@ const machine = "q35,smm=off"
 // IgnitionFwCfg is the fw_cfg name Ignition-aware guests read.
 const IgnitionFwCfg = "opt/com.coreos/config"
 
+// Firmwares a VM boots with.
+const (
+	FirmwareUEFI = "uefi"
+	FirmwareBIOS = "bios"
+)
+
 // ErrNoFirmware is returned when OVMF is not installed.
 var ErrNoFirmware = errors.New("OVMF firmware not found (install package ovmf)")
 
@@ -95,6 +101,9 @@ type VM struct {
 	Networks  []Network
 	// Accel is the accelerator, as a Chooser chose it.
 	Accel Choice
+	// Firmware is FirmwareUEFI (OVMF, the default when empty) or
+	// FirmwareBIOS (SeaBIOS, QEMU's own).
+	Firmware string
 	// StuckAfter bounds how long the guest may make no progress on its
 	// console before it is stopped as stuck (DefaultStuckAfter when
 	// zero, never when negative): the firmware must start a kernel
@@ -175,9 +184,16 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 	if vm.Accel.Accel != AccelKVM && vm.Accel.Accel != AccelTCG {
 		return nil, fmt.Errorf("no accelerator chosen (%q): a Chooser makes the choice", vm.Accel.Accel)
 	}
-	code, vars, err := firmware()
-	if err != nil {
-		return nil, err
+	var code, vars string
+	switch vm.Firmware {
+	case "", FirmwareUEFI:
+		if code, vars, err = firmware(); err != nil {
+			return nil, err
+		}
+	case FirmwareBIOS:
+		// QEMU boots SeaBIOS when given no firmware.
+	default:
+		return nil, fmt.Errorf("firmware %q: want %s or %s", vm.Firmware, FirmwareUEFI, FirmwareBIOS)
 	}
 	varsCopy := filepath.Join(vm.WorkDir, "OVMF_VARS.fd")
 	overlay := filepath.Join(vm.WorkDir, "overlay.qcow2")
@@ -189,15 +205,19 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 		"-nodefaults", "-no-user-config", "-display", "none",
 		"-machine", machine,
 		"-m", strconv.Itoa(vm.MemoryMiB), "-smp", strconv.Itoa(vm.CPUs),
-		"-drive", "if=pflash,format=raw,unit=0,readonly=on,file=" + code,
-		"-drive", "if=pflash,format=raw,unit=1,file=" + varsCopy,
-		"-drive", "if=virtio,format=qcow2,cache=" + cache + ",file=" + overlay,
-		"-device", "virtio-rng-pci",
 	}
+	if code != "" {
+		args = append(args,
+			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
+			"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy)
+	}
+	args = append(args,
+		"-drive", "if=virtio,format=qcow2,cache="+cache+",file="+overlay,
+		"-device", "virtio-rng-pci")
 	if _, err := os.Stat(overlay); err == nil && vm.Keep {
 		// Powered on again: the disk and the firmware's variables are
 		// as the last boot left them.
-		if _, err := os.Stat(varsCopy); err != nil {
+		if _, err := os.Stat(varsCopy); err != nil && code != "" {
 			return nil, fmt.Errorf("the kept disk's firmware variables: %w", err)
 		}
 	} else if err := newDisk(ctx, run, vm, image, vars, varsCopy, overlay); err != nil {
@@ -235,12 +255,14 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 // newDisk copies the firmware's variables and makes the overlay that
 // holds everything the guest writes.
 func newDisk(ctx context.Context, run *command.Runner, vm VM, image, vars, varsCopy, overlay string) error {
-	data, err := os.ReadFile(vars)
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(varsCopy, data, 0o600); err != nil {
-		return err
+	if vars != "" {
+		data, err := os.ReadFile(vars)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(varsCopy, data, 0o600); err != nil {
+			return err
+		}
 	}
 	format := "raw"
 	if strings.HasSuffix(image, ".qcow2") {

@@ -26,7 +26,7 @@ var RequiredPackages = []string{
 	"linux-image-amd64", "initramfs-tools", "kmod",
 	"systemd-boot-efi", "systemd-timesyncd", "systemd-resolved",
 	"iproute2", "iptables", "nftables", "conntrack", "ethtool", "socat", "ebtables",
-	"ca-certificates", "openssh-server", "zstd",
+	"ca-certificates", "openssh-server", "zstd", "gettext-base",
 	"e2fsprogs", "fdisk", "gdisk", "cloud-guest-utils", "procps", "util-linux",
 }
 

@@ -1,5 +1,5 @@
 #!/bin/sh
-# The two-node cluster test's watch, on both nodes: every two minutes, what a
+# The cluster test's watch, on every node: every two minutes, what a
 # person debugging a failed run would ask first, as "NBD" lines on the
 # serial console. The test judges nothing here; it prints these lines
 # when it fails. Every 2 min: under TCG the watch's own kubectl and top

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// milestoneLine is the agent's console line for a milestone.
+var milestoneLine = regexp.MustCompile(`nodebake firstboot: reached (\S+) ([0-9.]+) s after boot \(run (\d+)\)`)
+
+// milestones are a console's milestones of its first run, in seconds
+// since boot, in the order they came.
+func milestones(console string) (names []string, at map[string]float64) {
+	at = map[string]float64{}
+	for _, m := range milestoneLine.FindAllStringSubmatch(console, -1) {
+		if m[3] != "1" {
+			continue
+		}
+		s, _ := strconv.ParseFloat(m[2], 64)
+		if _, seen := at[m[1]]; !seen {
+			names = append(names, m[1])
+		}
+		at[m[1]] = s
+	}
+	return names, at
+}
+
+// plainProfile is the cluster test's image without the kit: the plain
+// boot the others are measured against, the same base, kernel and
+// command line with nothing of Kubernetes to start.
+const plainProfile = `apiVersion: nodebake.dev/v1alpha1
+kind: Profile
+metadata:
+  name: bench-plain
+spec:
+  base:
+    suite: bookworm
+  kernel:
+    cmdline: [console=tty0, "console=ttyS0,115200", tsc=reliable]
+  disk:
+    espSize: 256MiB
+    rootSize: 2GiB
+    stateSize: 4GiB
+  outputs:
+    formats: [raw, qcow2]
+`
+
+// BenchmarkBootToReady boots, under QEMU on this host (TCG where KVM
+// does not work), a plain image to multi-user, then a control plane and
+// a worker from firstboot render's configs on a link of their own, each
+// from power-on to Ready, and prints the seconds, each as a ratio to the
+// plain boot, and each node's milestones (firstboot status records them;
+// the agent prints them on the console as it reaches them). The image is
+// the cluster test's (the default profile with tsc=reliable, which two
+// vCPUs under TCG need); the control plane has its TCG patches. The
+// worker is powered on once the control plane is Ready, so that each
+// figure is one node's own. It asserts nothing about the times.
+func BenchmarkBootToReady(b *testing.B) {
+	needIntegration(b)
+	dir := b.TempDir()
+	plainYAML := filepath.Join(dir, "bench-plain.yaml")
+	if err := os.WriteFile(plainYAML, []byte(plainProfile), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for _, p := range []string{plainYAML, "profiles/test-cluster.yaml"} {
+		if r := run(b, "build", "-p", p, "-o", filepath.Join(dir, "out")); r.code != 0 {
+			b.Fatalf("build %s exited %d:\n%s", p, r.code, tail(r.stderr, 3000))
+		}
+	}
+	image := filepath.Join(dir, "out", "test-cluster.qcow2")
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
+	defer cancel()
+
+	plain := &machine{t: b, name: "plain", dir: filepath.Join(dir, "plain.disk"), args: []string{
+		"boot", filepath.Join(dir, "out", "bench-plain.qcow2"), "--no-network", "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2"}}
+	b.ResetTimer()
+	plainCtx, plainCancel := context.WithTimeout(ctx, 10*time.Minute)
+	plain.powerOn(plainCtx)
+	plainSecs := plain.waitFor(plainCtx, "Reached target multi-user.target").Seconds()
+	plain.stop()
+	plainCancel()
+
+	id, secret := make([]byte, 3), make([]byte, 8)
+	rand.Read(id)
+	rand.Read(secret)
+	token := hex.EncodeToString(id) + "." + hex.EncodeToString(secret)
+	crt, key := clusterCA(b, dir)
+	ports := freeUDPPorts(b, 2)
+	nodes := []clusterNode{
+		{name: "cp-1", role: "init", ip: "10.10.0.1", mac: "52:54:00:10:00:01"},
+		{name: "worker-1", role: "join", ip: "10.10.0.2", mac: "52:54:00:10:00:02"},
+	}
+	vms := make([]*machine, len(nodes))
+	for i, n := range nodes {
+		ign := filepath.Join(dir, n.name+".ign")
+		if err := os.WriteFile(ign, renderClusterConfig(b, dir, n, nodes[0].ip, token, crt, key), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		mem, cpus := "4096", "2"
+		if n.role == "join" {
+			mem, cpus = "2048", "1"
+		}
+		vms[i] = &machine{t: b, name: n.name, dir: filepath.Join(dir, n.name+".disk"), args: []string{
+			"boot", image, "--ignition", ign, "--disk-size", "12GiB", "--memory", mem, "--cpus", cpus,
+			"--mac", n.mac, "--link", fmt.Sprintf("%d:%d", ports[i], ports[1-i])}}
+		defer vms[i].stop()
+	}
+	cp, worker := vms[0], vms[1]
+	cp.powerOn(ctx)
+	cpConfigured := cp.waitFor(ctx, "nodebake firstboot: configured").Seconds()
+	cpReady := cp.waitFor(ctx, "nodebake firstboot: reached node-ready").Seconds()
+	worker.powerOn(ctx)
+	workerReady := worker.waitFor(ctx, "nodebake firstboot: reached node-ready").Seconds()
+	b.StopTimer()
+	cp.stop()
+	worker.stop()
+
+	b.ReportMetric(plainSecs, "plain-boot-s")
+	b.ReportMetric(cpReady, "cp-ready-s")
+	b.ReportMetric(workerReady, "worker-ready-s")
+	b.ReportMetric(cpReady/plainSecs, "cp/plain")
+	b.ReportMetric(workerReady/plainSecs, "worker/plain")
+	fmt.Printf("\n%-40s %8.1f s\n", "plain boot, power-on to multi-user", plainSecs)
+	fmt.Printf("%-40s %8.1f s  %5.1fx plain (configured at %.1f s)\n", "control plane, power-on to Ready", cpReady, cpReady/plainSecs, cpConfigured)
+	fmt.Printf("%-40s %8.1f s  %5.1fx plain\n", "worker, power-on to Ready", workerReady, workerReady/plainSecs)
+	for _, m := range vms {
+		names, at := milestones(m.console())
+		fmt.Printf("%s, seconds after the kernel started:\n", m.name)
+		for _, n := range names {
+			fmt.Printf("  %-22s %8.1f\n", n, at[n])
+		}
+		if c, ok := at["containerd"]; ok {
+			if i, ok := at["images"]; ok {
+				// The agent starts after the import: all of it is on the
+				// critical path.
+				fmt.Printf("  %-22s %8.1f s\n", "image import (critical)", i-c)
+				b.ReportMetric(i-c, m.name+"-import-s")
+			}
+		}
+	}
+}
