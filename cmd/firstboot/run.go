@@ -34,7 +34,7 @@ func newRunCmd() *cobra.Command {
 			a := &agent.Agent{
 				Root:         "/",
 				Sources:      &src,
-				Node:         &agent.LiveNode{Run: run, Kubeadm: &kubeadm.Kubeadm{Run: run}},
+				Node:         &agent.LiveNode{Root: "/", Run: run, Kubeadm: &kubeadm.Kubeadm{Run: run}},
 				Runner:       run,
 				Fetch:        &ignitioncfg.Fetcher{Log: log, Deadline: fetchDeadline},
 				Log:          log,

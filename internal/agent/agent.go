@@ -1,6 +1,7 @@
 // Package agent is the first-boot agent: it turns a booted nodebake image
 // into a control-plane or worker node, in phases that read like its
-// runbook (identity, fetch, validate, apply, kubeadm, network, record),
+// runbook (identity, fetch, validate, apply, images, kubeadm, network,
+// record),
 // and keeps a durable record so that a crash at any point resumes safely.
 package agent
 
@@ -91,6 +92,7 @@ func (a *Agent) phases() []phase {
 		{"fetch", true, a.fetch, false},
 		{"validate", true, a.validate, false},
 		{"apply", false, a.apply, false},
+		{"images", false, a.images, false},
 		{"prekubeadm", false, a.preKubeadm, true},
 		{"kubeadm", false, a.kubeadm, false},
 		{"postkubeadm", false, a.postKubeadm, true},

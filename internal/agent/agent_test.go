@@ -82,7 +82,7 @@ func TestResetKeepsTheSuppliedCA(t *testing.T) {
 	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
 	first := &fakeNode{root: root, leave: []string{"/etc/kubernetes/manifests/kube-apiserver.yaml", "/etc/kubernetes/admin.conf"}}
 	// Crash at the init call.
-	first.crashAt = 5
+	first.crashAt = 6
 	a, _ := newAgent(root, first, nil)
 	if _, crashed := run(a); !crashed || first.calls[len(first.calls)-1] != "init" {
 		t.Fatalf("the first run did not crash in init: %v", first.calls)

@@ -128,7 +128,7 @@ func TestPartialInitNotOurs(t *testing.T) {
 // that make them again run, and records which.
 func TestPowerCutEmptiesAreMadeAgain(t *testing.T) {
 	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
-	first := &fakeNode{root: root, crashAt: 5}
+	first := &fakeNode{root: root, crashAt: 6}
 	a, _ := newAgent(root, first, nil)
 	if _, crashed := run(a); !crashed || first.calls[len(first.calls)-1] != "init" {
 		t.Fatalf("the crash was not in init: %v", first.calls)

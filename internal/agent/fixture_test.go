@@ -88,6 +88,8 @@ type fakeNode struct {
 	env         []string // the last commands' environment
 	onCommands  func(script string)
 	commandsErr error
+	// importErr is what ImportImages returns.
+	importErr error
 }
 
 func (f *fakeNode) call(name string) {
@@ -192,6 +194,12 @@ func (f *fakeNode) Join(_ context.Context, path string) error {
 	}
 	f.touch("/etc/kubernetes/kubelet.conf")
 	return nil
+}
+
+// ImportImages records the archives imported, as one call.
+func (f *fakeNode) ImportImages(_ context.Context, archives []string) error {
+	f.call("import " + strings.Join(archives, ","))
+	return f.importErr
 }
 
 // UnitActiveSince: every unit became active 5 s into the boot.

@@ -15,14 +15,17 @@ import (
 // clock of systemd's unit timestamps), with the run it came in: a power
 // cut starts the count again.
 const (
-	MilestoneContainerd   = "containerd"         // containerd.service ready
-	MilestoneImages       = "images"             // the baked images imported (nodebake-images.service done)
-	MilestoneAgent        = "agent"              // this run of the agent started
-	MilestoneKubeadmStart = "kubeadm-started"    // kubeadm init or join started
-	MilestoneKubeadmDone  = "kubeadm-done"       // kubeadm init or join done
-	MilestoneRegistered   = "kubelet-registered" // the node's Node object exists
-	MilestoneCNI          = "cni"                // the pod network's CNI config is on the node
-	MilestoneReady        = "node-ready"         // the node Ready (the kubelet is only once the CNI is)
+	MilestoneContainerd = "containerd" // containerd.service ready
+	MilestoneImages     = "images"     // the node's baked images imported (nodebake-images.service)
+	// The control plane's baked images imported, on a control plane
+	// (nodebake-images-control-plane.service, started by the agent).
+	MilestoneImagesControlPlane = "images-control-plane"
+	MilestoneAgent              = "agent"              // this run of the agent started
+	MilestoneKubeadmStart       = "kubeadm-started"    // kubeadm init or join started
+	MilestoneKubeadmDone        = "kubeadm-done"       // kubeadm init or join done
+	MilestoneRegistered         = "kubelet-registered" // the node's Node object exists
+	MilestoneCNI                = "cni"                // the pod network's CNI config is on the node
+	MilestoneReady              = "node-ready"         // the node Ready (the kubelet is only once the CNI is)
 )
 
 // Milestone is when a run reached a point of the first boot.

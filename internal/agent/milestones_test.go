@@ -56,7 +56,7 @@ func TestMilestonesOfEachRun(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{MilestoneAgent, MilestoneContainerd, MilestoneImages, MilestoneKubeadmStart}; !slices.Equal(byRun[1], want) {
+	if want := []string{MilestoneAgent, MilestoneContainerd, MilestoneImages, MilestoneImagesControlPlane, MilestoneKubeadmStart}; !slices.Equal(byRun[1], want) {
 		t.Errorf("the cut run's milestones %q, want %q", byRun[1], want)
 	}
 	// The second run finished the init kubeadm left (no second init, so

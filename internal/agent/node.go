@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,6 +26,7 @@ type Node interface {
 	Namer            // apply: the node's name
 	Systemd          // apply: the config's units and network files
 	Cluster          // kubeadm and the pod network
+	Runtime          // images: the baked images imported
 	Watcher          // the milestones
 }
 
@@ -67,6 +69,9 @@ type Cluster interface {
 
 // LiveNode acts on the machine the agent runs on.
 type LiveNode struct {
+	// Root is the node's root, "/" (the folder of a test's root in
+	// tests).
+	Root    string
 	Run     *command.Runner
 	Kubeadm *kubeadm.Kubeadm
 	// NetworkTimeout bounds the wait for the network after new network
@@ -87,15 +92,21 @@ func (n *LiveNode) ValidateKubeadm(ctx context.Context, path string) error {
 }
 
 // MissingImages are the images kubeadm needs for version that the
-// container runtime does not have.
+// node's image does not bake, as an image read offline answers it: a
+// role's images are imported after validate (the images phase), and a
+// worker never imports the control plane's.
 func (n *LiveNode) MissingImages(ctx context.Context, version string) ([]string, error) {
 	refs, err := n.Kubeadm.Images(ctx, version)
 	if err != nil {
 		return nil, err
 	}
+	baked, err := bakedImages(n.Root)
+	if err != nil {
+		return nil, err
+	}
 	var missing []string
 	for _, ref := range refs {
-		if _, err := n.Run.Run(ctx, command.Cmd{Name: "crictl", Args: []string{"inspecti", "-q", ref}}); err != nil {
+		if !slices.Contains(baked, ref) {
 			missing = append(missing, ref)
 		}
 	}

@@ -77,7 +77,7 @@ func bootAndProbe(t *testing.T, image string, flags ...string) map[int]map[strin
 	}
 	boots := probeLines(serial)
 	for n := 1; n <= 2; n++ {
-		t.Logf("boot %d: importing the baked images took %s ms", n, boots[n]["images_import_ms"])
+		t.Logf("boot %d: importing the baked images took %s ms, the control plane's %s ms", n, boots[n]["images_import_ms"], boots[n]["images_cp_import_ms"])
 	}
 	if len(boots[1]) == 0 || len(boots[2]) == 0 {
 		t.Fatalf("probe reported boots %v; serial console tail:\n%s", boots, tail(serialData, 4000))
@@ -174,6 +174,7 @@ func checkProbeOn(t *testing.T, boots map[int]map[string]string, firmware string
 			// The baked images: all there, complete and pinned, with no
 			// network device to pull them through.
 			"images_service":    "active",
+			"images_cp_service": "active",
 			"images_wanted":     "7",
 			"images_missing":    "",
 			"images_incomplete": "",
@@ -192,6 +193,12 @@ func checkProbeOn(t *testing.T, boots map[int]map[string]string, firmware string
 			if got, ok := b[k]; !ok || got != want {
 				t.Errorf("boot %d: %s = %q, want %q", n, k, got, want)
 			}
+		}
+		// At boot, the node's archive alone: pause, kube-proxy, CoreDNS
+		// and flannel; the control plane's four came on the first boot's
+		// request, and stay.
+		if want := map[int]string{1: "4", 2: "8"}[n]; b["images_crictl_node"] != want {
+			t.Errorf("boot %d: %s images before the control plane's were asked for, want %s", n, b["images_crictl_node"], want)
 		}
 		for _, plugin := range []string{"bridge", "host-local", "loopback", "portmap", "flannel"} {
 			if !strings.Contains(","+b["cni_plugins"]+",", ","+plugin+",") {

@@ -362,7 +362,8 @@ type reported struct {
 }
 
 // checkMachines judges what report_node said on each machine: its first
-// boot's result, role and name, its address, Cluster API's contract kept
+// boot's result, role and name, its address, the control plane's images
+// on control planes only, Cluster API's contract kept
 // where its user data was Cluster API's, and a machine-id and SSH host key
 // of its own.
 func checkMachines(t *testing.T, ms []reported) {
@@ -370,7 +371,9 @@ func checkMachines(t *testing.T, ms []reported) {
 	ids, keys := map[string]string{}, map[string]string{}
 	for _, m := range ms {
 		n := lines(m.log, "NBK "+m.name)
-		want := map[string]string{"firstboot": "success", "role": m.role, "node": m.name, "ip": m.ip + "/24", "envsubst": "/usr/bin/envsubst"}
+		want := map[string]string{"firstboot": "success", "role": m.role, "node": m.name, "ip": m.ip + "/24", "envsubst": "/usr/bin/envsubst",
+			// A worker never imports the control plane's images.
+			"control_plane_images": map[bool]string{true: "0", false: "4"}[m.role == "join"]}
 		if m.capi {
 			want["success_file"], want["pre"], want["post"], want["kubeadm_yml"] = "yes", "yes", "yes", "moved"
 			if n["kubeadm_unit"] == "enabled" {

@@ -41,7 +41,7 @@ type inspectReport struct {
 		Components        []struct {
 			Name, Version, Path, SHA256 string
 		} `json:"components"`
-		Images []struct{ Ref, Digest, Source string } `json:"images"`
+		Images []struct{ Ref, Digest, Source, Archive string } `json:"images"`
 	} `json:"kit"`
 }
 
@@ -341,9 +341,11 @@ func TestManifestMatchesImage(t *testing.T) {
 	}
 }
 
-// TestBakedImagesMatchManifest reads the image archive out of the root
-// with unsquashfs and tar and checks it holds, by name and digest, the
-// images the manifest lists.
+// TestBakedImagesMatchManifest reads the image archives out of the root
+// with unsquashfs and tar and checks they hold, by name and digest, the
+// images the manifest lists, each in the archive the manifest says: the
+// control plane's static pods' in control-plane.tar, the rest in
+// node.tar; and that the layers built here are stored uncompressed.
 func TestBakedImagesMatchManifest(t *testing.T) {
 	out := testImage(t)
 	raw := filepath.Join(out, "test.raw")
@@ -351,35 +353,59 @@ func TestBakedImagesMatchManifest(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "root")
 	tool(t, "unsquashfs", "-o", fmt.Sprint(rep.Partitions[1].Start), "-d", dir, raw, "/usr/share/nodebake/images")
 	images := filepath.Join(dir, "usr/share/nodebake/images")
-	index := tool(t, "tar", "-xOf", filepath.Join(images, "kit.tar"), "index.json")
-	var idx struct {
-		Manifests []struct {
-			Digest      string            `json:"digest"`
-			Annotations map[string]string `json:"annotations"`
-		} `json:"manifests"`
-	}
-	if err := json.Unmarshal([]byte(index), &idx); err != nil {
-		t.Fatalf("index.json: %v\n%s", err, index)
-	}
-	inArchive := map[string]string{}
-	for _, m := range idx.Manifests {
-		inArchive[m.Annotations["io.containerd.image.name"]] = m.Digest
-	}
-	list, err := os.ReadFile(filepath.Join(images, "kit.list"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	inList := map[string]string{}
-	for _, l := range strings.Split(strings.TrimSpace(string(list)), "\n") {
-		ref, digest, _ := strings.Cut(l, " ")
-		inList[ref] = digest
+	inArchive, inList := map[string]string{}, map[string]string{}
+	archiveOf := map[string]string{}
+	for _, name := range []string{"node", "control-plane"} {
+		archive := filepath.Join(images, name+".tar")
+		var idx struct {
+			Manifests []struct {
+				Digest      string            `json:"digest"`
+				Annotations map[string]string `json:"annotations"`
+			} `json:"manifests"`
+		}
+		index := tool(t, "tar", "-xOf", archive, "index.json")
+		if err := json.Unmarshal([]byte(index), &idx); err != nil {
+			t.Fatalf("%s: index.json: %v\n%s", name, err, index)
+		}
+		for _, m := range idx.Manifests {
+			ref := m.Annotations["io.containerd.image.name"]
+			inArchive[ref], archiveOf[ref] = m.Digest, name
+			var man struct {
+				Layers []struct{ MediaType string } `json:"layers"`
+			}
+			blob := "blobs/sha256/" + strings.TrimPrefix(m.Digest, "sha256:")
+			if err := json.Unmarshal([]byte(tool(t, "tar", "-xOf", archive, blob)), &man); err != nil {
+				t.Fatalf("%s: %s's manifest: %v", name, ref, err)
+			}
+			for _, l := range man.Layers {
+				if l.MediaType != "application/vnd.oci.image.layer.v1.tar" {
+					t.Errorf("%s: a layer of %s is %s, not uncompressed", name, ref, l.MediaType)
+				}
+			}
+		}
+		list, err := os.ReadFile(filepath.Join(images, name+".list"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range strings.Split(strings.TrimSpace(string(list)), "\n") {
+			ref, digest, _ := strings.Cut(l, " ")
+			inList[ref] = digest
+		}
 	}
 	if len(rep.Kit.Images) == 0 || len(inArchive) != len(rep.Kit.Images) || len(inList) != len(rep.Kit.Images) {
-		t.Fatalf("manifest lists %d images, the archive holds %d, kit.list %d", len(rep.Kit.Images), len(inArchive), len(inList))
+		t.Fatalf("manifest lists %d images, the archives hold %d, their lists %d", len(rep.Kit.Images), len(inArchive), len(inList))
 	}
 	for _, img := range rep.Kit.Images {
-		if inArchive[img.Ref] != img.Digest || inList[img.Ref] != img.Digest {
-			t.Errorf("%s: manifest %s, archive %s, kit.list %s", img.Ref, img.Digest, inArchive[img.Ref], inList[img.Ref])
+		if inArchive[img.Ref] != img.Digest || inList[img.Ref] != img.Digest || archiveOf[img.Ref] != img.Archive {
+			t.Errorf("%s: manifest %s in %s, archive %s in %s, list %s", img.Ref, img.Digest, img.Archive, inArchive[img.Ref], archiveOf[img.Ref], inList[img.Ref])
+		}
+		repo := img.Ref[strings.LastIndex(img.Ref, "/")+1 : strings.LastIndex(img.Ref, ":")]
+		want := "node"
+		if repo == "etcd" || repo == "kube-apiserver" || repo == "kube-controller-manager" || repo == "kube-scheduler" {
+			want = "control-plane"
+		}
+		if img.Archive != want {
+			t.Errorf("%s is in the %s archive, want %s", img.Ref, img.Archive, want)
 		}
 	}
 }

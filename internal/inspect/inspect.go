@@ -203,6 +203,6 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	fmt.Fprintln(w, "\nImages:")
 	for _, img := range r.Kit.Images {
-		fmt.Fprintf(w, "  %-52s %s\n", img.Ref, img.Digest)
+		fmt.Fprintf(w, "  %-52s %-13s %s\n", img.Ref, img.Archive, img.Digest)
 	}
 }

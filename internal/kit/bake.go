@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 
 	"github.com/nodebake/nodebake/internal/lock"
 	"github.com/nodebake/nodebake/internal/manifest"
@@ -43,8 +45,8 @@ type Baked struct {
 
 // Bake is the kit's one entry point. It builds or fetches the programs of
 // k and the first-boot agent, builds or fetches every image kubeadm and
-// the pod network need and the profile's extras, writes them as one
-// archive, and installs all of it with its configuration and units into
+// the pod network need and the profile's extras, writes them as
+// archives by the nodes that need them (Archives), and installs all of it with its configuration and units into
 // the tree. It returns what went in, for the manifest and the lock.
 func (b *Builder) Bake(ctx context.Context, k *profile.Kit, into Into) (*Baked, error) {
 	t := into.Tree
@@ -73,11 +75,11 @@ func (b *Builder) Bake(ctx context.Context, k *profile.Kit, into Into) (*Baked, 
 	if err != nil {
 		return nil, err
 	}
-	archive, entries, err := b.Archive(ctx, imgs)
+	archives, err := b.Archives(ctx, imgs, refs)
 	if err != nil {
 		return nil, err
 	}
-	cfg := Config{SandboxImage: pause, ImageArchive: archive, Images: entries, NetworkManifest: network}
+	cfg := Config{SandboxImage: pause, Archives: archives, NetworkManifest: network}
 	if err := Install(t, arts, cfg); err != nil {
 		return nil, fmt.Errorf("installing the kit: %w", err)
 	}
@@ -94,9 +96,13 @@ func (b *Builder) Bake(ctx context.Context, k *profile.Kit, into Into) (*Baked, 
 	for _, img := range imgs {
 		sources[img.Ref] = img.Source
 	}
-	for _, e := range entries {
-		baked.Images = append(baked.Images, manifest.Image{Ref: e.Ref, Digest: e.Digest, Source: sources[e.Ref]})
+	for _, a := range archives {
+		for _, e := range a.Entries {
+			baked.Images = append(baked.Images, manifest.Image{Ref: e.Ref, Digest: e.Digest, Source: sources[e.Ref], Archive: a.Name})
+		}
 	}
+	// In reference order, whatever archive each is in.
+	slices.SortFunc(baked.Images, func(x, y manifest.Image) int { return strings.Compare(x.Ref, y.Ref) })
 	if baked.Lock, err = b.lock(ctx, baked); err != nil {
 		return nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nodebake/nodebake/internal/images"
+	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -309,9 +310,58 @@ func imageComponent(kubeVersion, ref string) (goComponent, bool, error) {
 	return goComponent{"image:" + repo, r.recipe, version}, true, nil
 }
 
-// Archive builds the images into one OCI archive, cached by every input
-// of every image, and returns its path and what it holds.
-func (b *Builder) Archive(ctx context.Context, imgs []Image) (string, []images.Entry, error) {
+// Archive is one archive of baked images (manifest.ArchiveNode or
+// manifest.ArchiveControlPlane), built and cached.
+type Archive struct {
+	Name    string
+	Path    string // the OCI archive, in the cache
+	Entries []images.Entry
+}
+
+// controlPlaneRepos are the repositories of the images of kubeadm's
+// static pods, below the registry.
+var controlPlaneRepos = map[string]bool{
+	"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true, "etcd": true,
+}
+
+// archiveFor is the archive an image goes in: the control plane's for
+// the images of kubeadm's static pods (kubeadm lists them in refs), the
+// node's for every other.
+func archiveFor(ref string, refs []string) string {
+	if repo, _, err := splitRef(ref); err == nil && controlPlaneRepos[repo] && slices.Contains(refs, ref) {
+		return manifest.ArchiveControlPlane
+	}
+	return manifest.ArchiveNode
+}
+
+// Archives builds the images into one OCI archive for each archive they
+// go in (archiveFor; refs are kubeadm's and the pod network's), each
+// cached by every input of its images, in a fixed order: the node's,
+// then the control plane's.
+func (b *Builder) Archives(ctx context.Context, imgs []Image, refs []string) ([]Archive, error) {
+	var out []Archive
+	for _, name := range []string{manifest.ArchiveNode, manifest.ArchiveControlPlane} {
+		var some []Image
+		for _, img := range imgs {
+			if archiveFor(img.Ref, refs) == name {
+				some = append(some, img)
+			}
+		}
+		if len(some) == 0 {
+			continue
+		}
+		path, entries, err := b.archive(ctx, name, some)
+		if err != nil {
+			return nil, fmt.Errorf("the %s images' archive: %w", name, err)
+		}
+		out = append(out, Archive{Name: name, Path: path, Entries: entries})
+	}
+	return out, nil
+}
+
+// archive builds imgs into one OCI archive, cached by every input of
+// every image, and returns its path and what it holds.
+func (b *Builder) archive(ctx context.Context, name string, imgs []Image) (string, []images.Entry, error) {
 	inputs := make([]images.Input, len(imgs))
 	for i, img := range imgs {
 		inputs[i] = img.Input
@@ -342,7 +392,7 @@ func (b *Builder) Archive(ctx context.Context, imgs []Image) (string, []images.E
 		if path, err = b.Cache.Commit("images", key, tmp); err != nil {
 			return "", nil, err
 		}
-		b.Log.Info("built image archive", "images", len(imgs), "seconds", time.Since(start).Round(time.Second).Seconds())
+		b.Log.Info("built image archive", "archive", name, "images", len(imgs), "seconds", time.Since(start).Round(time.Second).Seconds())
 	}
 	entries, err := images.ReadArchive(path)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -34,5 +35,27 @@ func TestSplitRef(t *testing.T) {
 	}
 	if _, _, err := splitRef("pause"); err == nil {
 		t.Error("a bare name was accepted")
+	}
+}
+
+// TestArchiveFor: the images of kubeadm's static pods go in the control
+// plane's archive, everything else, and an extra image that only shares
+// a repository name, in the node's.
+func TestArchiveFor(t *testing.T) {
+	refs := []string{
+		"registry.k8s.io/kube-apiserver:v1.37.2", "registry.k8s.io/kube-controller-manager:v1.37.2",
+		"registry.k8s.io/kube-scheduler:v1.37.2", "registry.k8s.io/kube-proxy:v1.37.2",
+		"registry.k8s.io/coredns/coredns:v1.14.6", "registry.k8s.io/pause:3.10.2",
+		"registry.k8s.io/etcd:3.7.0-0", FlannelImage("v0.28.10"),
+	}
+	cp := map[string]bool{refs[0]: true, refs[1]: true, refs[2]: true, refs[6]: true}
+	for _, ref := range append(refs, "example.com/etcd:3.7.0-0", "registry.k8s.io/e2e-test-images/agnhost:2.66.1") {
+		want := manifest.ArchiveNode
+		if cp[ref] {
+			want = manifest.ArchiveControlPlane
+		}
+		if got := archiveFor(ref, refs); got != want {
+			t.Errorf("archiveFor(%s) = %s, want %s", ref, got, want)
+		}
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"text/template"
 
 	"github.com/nodebake/nodebake/internal/command"
-	"github.com/nodebake/nodebake/internal/images"
 	"github.com/nodebake/nodebake/internal/kubeadm"
 	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
@@ -25,23 +24,23 @@ type Tree interface {
 	MkdirAll(path string) error
 }
 
-// Units are the kit's units, enabled in every image with a kit.
-var Units = []string{"containerd.service", "nodebake-images.service", "kubelet.service"}
+// Units are the kit's units, enabled in every image with a kit. The
+// control plane's images are imported by their own unit, which is not
+// enabled: the agent starts it for a control plane only.
+var Units = []string{"containerd.service", manifest.ImportUnit(manifest.ArchiveNode), "kubelet.service"}
 
 // Config is what the kit's configuration files are rendered from.
 type Config struct {
 	SandboxImage string
-	// ImageArchive is an OCI archive of the baked images (see
-	// images.WriteArchive), and Images the references and digests in it.
-	ImageArchive string
-	Images       []images.Entry
+	// Archives are the baked images' OCI archives (see
+	// images.WriteArchive), each with the references and digests in it.
+	Archives []Archive
 	// NetworkManifest is the pod network's rendered manifest, if any.
 	NetworkManifest []byte
 }
 
-// ImagesDir is where the baked image archives are in the image;
-// nodebake-images.service imports them into containerd at boot.
-const ImagesDir = "/usr/share/nodebake/images"
+// ImagesDir is where the baked image archives are in the image.
+const ImagesDir = manifest.ImagesDir
 
 // Install writes the artifacts and the kit's configuration into t.
 func Install(t Tree, arts []Artifact, cfg Config) error {
@@ -67,7 +66,8 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 		{"kubelet.service", "/usr/lib/systemd/system/kubelet.service", nil},
 		{"10-kubeadm.conf", "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", nil},
 		{"crictl.yaml", "/etc/crictl.yaml", nil},
-		{"nodebake-images.service", "/usr/lib/systemd/system/nodebake-images.service", nil},
+		{"nodebake-images.service", "/usr/lib/systemd/system/" + manifest.ImportUnit(manifest.ArchiveNode), nil},
+		{"nodebake-images-control-plane.service", "/usr/lib/systemd/system/" + manifest.ImportUnit(manifest.ArchiveControlPlane), nil},
 		{"import-images", "/usr/lib/nodebake/import-images", nil},
 	} {
 		data := f.data
@@ -89,19 +89,19 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 			return err
 		}
 	}
-	if cfg.ImageArchive != "" {
-		data, err := os.ReadFile(cfg.ImageArchive)
+	for _, a := range cfg.Archives {
+		data, err := os.ReadFile(a.Path)
 		if err != nil {
 			return err
 		}
-		if err := t.WriteFile(ImagesDir+"/kit.tar", data, 0o644, "kit:images"); err != nil {
+		if err := t.WriteFile(ImagesDir+"/"+a.Name+".tar", data, 0o644, "kit:images"); err != nil {
 			return err
 		}
 		var list strings.Builder
-		for _, e := range cfg.Images {
+		for _, e := range a.Entries {
 			fmt.Fprintf(&list, "%s %s\n", e.Ref, e.Digest)
 		}
-		if err := t.WriteFile(ImagesDir+"/kit.list", []byte(list.String()), 0o644, "kit:images"); err != nil {
+		if err := t.WriteFile(ImagesDir+"/"+a.Name+".list", []byte(list.String()), 0o644, "kit:images"); err != nil {
 			return err
 		}
 	}

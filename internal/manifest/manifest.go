@@ -20,6 +20,35 @@ const Path = "/usr/share/nodebake/manifest.json"
 // kit writes it, and the agent applies it on a control plane's init.
 const NetworkPath = "/usr/share/nodebake/network.yaml"
 
+// ImagesDir is where the baked images are in the image, one OCI archive
+// for each of the archives below, ARCHIVE.tar, with ARCHIVE.list, its
+// "REFERENCE DIGEST" lines.
+const ImagesDir = "/usr/share/nodebake/images"
+
+// The archives the baked images are split into, by the nodes that need
+// them: a worker never imports the control plane's.
+const (
+	// ArchiveNode holds what any node may run: pause, kube-proxy, the
+	// pod network's images, CoreDNS and the profile's extras.
+	// nodebake-images.service imports it on every boot, before the
+	// agent and the kubelet start.
+	ArchiveNode = "node"
+	// ArchiveControlPlane holds the images of kubeadm's static pods:
+	// etcd, kube-apiserver, kube-controller-manager and kube-scheduler.
+	// The agent imports it (ImportUnit) before kubeadm init or a
+	// control-plane join, and only then.
+	ArchiveControlPlane = "control-plane"
+)
+
+// ImportUnit is the systemd unit that imports an archive's images into
+// containerd; it is done once they are there at their digests, pinned.
+func ImportUnit(archive string) string {
+	if archive == ArchiveNode {
+		return "nodebake-images.service"
+	}
+	return "nodebake-images-" + archive + ".service"
+}
+
 // SchemaVersion identifies the manifest format.
 const SchemaVersion = "nodebake.dev/manifest/v1alpha1"
 
@@ -91,9 +120,10 @@ type Kit struct {
 
 // Image is one baked container image.
 type Image struct {
-	Ref    string `json:"ref"`
-	Digest string `json:"digest"`
-	Source string `json:"source"` // such as go:k8s.io/kubernetes@v1.37.2
+	Ref     string `json:"ref"`
+	Digest  string `json:"digest"`
+	Source  string `json:"source"`  // such as go:k8s.io/kubernetes@v1.37.2
+	Archive string `json:"archive"` // ArchiveNode or ArchiveControlPlane
 }
 
 // Marshal is the manifest's canonical JSON, indented, with a newline.

@@ -28,7 +28,8 @@ field() { firstboot status --json | sed -n "s/^  \"$1\": \"\(.*\)\",\$/\1/p"; }
 # report_node: what this node is, as "NBK NODE key=value" lines on the
 # serial console: its first boot's result, role and name, its machine-id
 # and SSH host key (hashed), Cluster API's success file and what its
-# commands and unit left, its address. On a failed first boot it adds why,
+# commands and unit left, its address, how many of the control plane's
+# images it has. On a failed first boot it adds why,
 # as "NBK-LOG NODE" lines, and fails.
 report_node() {
 	me=$(hostname)
@@ -39,6 +40,8 @@ report_node() {
 		pre=$([ -f /run/capi-test-pre ] && echo yes || echo no) post=$([ -f /run/capi-test-post ] && echo yes || echo no)
 	nbk kubeadm_yml=$([ -e /etc/kubeadm.yml ] && echo in-etc || echo moved) kubeadm_unit=$(systemctl is-enabled kubeadm.service 2>/dev/null)
 	nbk ip=$(ip -4 -o addr show scope global | awk '{print $4}' | head -1) envsubst=$(command -v envsubst)
+	# The control plane's images are imported on a control plane only.
+	nbk control_plane_images=$(ctr -n k8s.io images ls -q | grep -cE '/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler):')
 	[ "$(field result)" = success ] && return 0
 	# What the test needs to say why: the agent's record and journal, the
 	# containers kubeadm started and their logs, the kubelet's journal.
