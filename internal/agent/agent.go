@@ -78,7 +78,9 @@ type runState struct {
 type phase struct {
 	name string
 	// always phases run on every start, even after they finished once:
-	// they only read, and later phases need what they learn.
+	// they only read, and later phases need what they learn, or, as the
+	// images phase, make sure of what later phases need (an import
+	// already done costs a comparison of names and digests).
 	always bool
 	run    func(context.Context) error
 	// capi phases run only for a config that carries Cluster API's
@@ -92,7 +94,7 @@ func (a *Agent) phases() []phase {
 		{"fetch", true, a.fetch, false},
 		{"validate", true, a.validate, false},
 		{"apply", false, a.apply, false},
-		{"images", false, a.images, false},
+		{"images", true, a.images, false},
 		{"prekubeadm", false, a.preKubeadm, true},
 		{"kubeadm", false, a.kubeadm, false},
 		{"postkubeadm", false, a.postKubeadm, true},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/nodebake/nodebake/internal/command"
@@ -32,24 +31,32 @@ func archivesFor(role kubeadm.Role) []string {
 }
 
 // images has the images this node's role runs imported before kubeadm
-// needs them. The node's archive was imported before the agent started
-// (nodebake-images.service), so asking for it again costs nothing, and
-// retries an import that failed at boot; a control plane's is imported
-// now, and is the longest wait before its kubeadm init.
+// needs them. The node's archive is being imported since boot
+// (nodebake-images.service, which the agent does not wait for to start):
+// asking for it waits for that import, or retries one that failed; a
+// control plane's is imported now, beside it.
 func (a *Agent) images(ctx context.Context) error {
 	archives := archivesFor(a.run.kubeCfg.Role)
 	if err := a.Node.ImportImages(ctx, archives); err != nil {
 		return fmt.Errorf("%w: importing the baked images (%s): %v", kubeadm.ErrImagesMissing, strings.Join(archives, ", "), err)
 	}
-	if slices.Contains(archives, manifest.ArchiveControlPlane) {
-		unit := manifest.ImportUnit(manifest.ArchiveControlPlane)
+	a.markImports(ctx, archives)
+	return nil
+}
+
+// markImports records when each archive's import finished.
+func (a *Agent) markImports(ctx context.Context, archives []string) {
+	for _, archive := range archives {
+		name, unit := MilestoneImages, manifest.ImportUnit(archive)
+		if archive == manifest.ArchiveControlPlane {
+			name = MilestoneImagesControlPlane
+		}
 		if at, err := a.Node.UnitActiveSince(ctx, unit); err != nil {
-			a.Log.Warn("milestone unknown", "name", MilestoneImagesControlPlane, "unit", unit, "error", err)
+			a.Log.Warn("milestone unknown", "name", name, "unit", unit, "error", err)
 		} else if at > 0 {
-			a.mark(MilestoneImagesControlPlane, at)
+			a.mark(name, at)
 		}
 	}
-	return nil
 }
 
 // ImportImages starts each archive's import unit and waits for them.

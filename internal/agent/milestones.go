@@ -19,6 +19,7 @@ const (
 	MilestoneImages     = "images"     // the node's baked images imported (nodebake-images.service)
 	// The control plane's baked images imported, on a control plane
 	// (nodebake-images-control-plane.service, started by the agent).
+	// Both are recorded by the images phase, as systemd timed them.
 	MilestoneImagesControlPlane = "images-control-plane"
 	MilestoneAgent              = "agent"              // this run of the agent started
 	MilestoneKubeadmStart       = "kubeadm-started"    // kubeadm init or join started
@@ -81,22 +82,17 @@ func (a *Agent) mark(name string, at float64) {
 
 func round1(f float64) float64 { return float64(int64(f*10)) / 10 }
 
-// markUnits records when containerd and the image import finished,
-// before this run started. Milestones only inform: a unit that cannot
-// be asked is logged and left out.
+// markUnits records when containerd was ready, before this run started;
+// the images phase records the imports. Milestones only inform: a unit
+// that cannot be asked is logged and left out.
 func (a *Agent) markUnits(ctx context.Context) {
-	for _, u := range []struct{ unit, name string }{
-		{"containerd.service", MilestoneContainerd},
-		{"nodebake-images.service", MilestoneImages},
-	} {
-		at, err := a.Node.UnitActiveSince(ctx, u.unit)
-		if err != nil {
-			a.Log.Warn("milestone unknown", "name", u.name, "unit", u.unit, "error", err)
-			continue
-		}
-		if at > 0 {
-			a.mark(u.name, at)
-		}
+	at, err := a.Node.UnitActiveSince(ctx, "containerd.service")
+	if err != nil {
+		a.Log.Warn("milestone unknown", "name", MilestoneContainerd, "unit", "containerd.service", "error", err)
+		return
+	}
+	if at > 0 {
+		a.mark(MilestoneContainerd, at)
 	}
 }
 

@@ -66,7 +66,7 @@ func TestMilestonesOfEachRun(t *testing.T) {
 	}
 	got := slices.Clone(byRun[2])
 	slices.Sort(got)
-	want := []string{MilestoneAgent, MilestoneCNI, MilestoneContainerd, MilestoneImages, MilestoneKubeadmDone, MilestoneRegistered, MilestoneReady}
+	want := []string{MilestoneAgent, MilestoneCNI, MilestoneContainerd, MilestoneImages, MilestoneImagesControlPlane, MilestoneKubeadmDone, MilestoneRegistered, MilestoneReady}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("the second run's milestones %q, want %q", byRun[2], want)

@@ -106,7 +106,7 @@ func BenchmarkWarmBuild(b *testing.B) {
 	fmt.Printf("%-34s %10.1f MiB\n", "reference: mksquashfs zstd -3", float64(rfi.Size())/(1<<20))
 	fmt.Printf("%-34s %10.2f\n", "raw allocated / reference", float64(allocated)/float64(rfi.Size()))
 	fmt.Printf("%-34s %10.1f MiB in %d programs\n", "kit programs", float64(kitBytes)/(1<<20), len(m.Kit.Components))
-	fmt.Printf("%-34s %10.1f MiB in %d images (OCI archives, built layers uncompressed)\n", "kit images", float64(imagesBytes)/(1<<20), len(m.Kit.Images))
+	fmt.Printf("%-34s %10.1f MiB in %d images (OCI archives, gzip layers)\n", "kit images", float64(imagesBytes)/(1<<20), len(m.Kit.Images))
 	benchFormats(b, raw)
 }
 

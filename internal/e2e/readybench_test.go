@@ -155,14 +155,14 @@ func BenchmarkBootToReady(b *testing.B) {
 		}
 		if c, ok := at["containerd"]; ok {
 			if i, ok := at["images"]; ok {
-				// The agent starts after the node's import: all of it is
-				// on the critical path.
+				// The node's import starts once containerd is ready; the
+				// agent's images phase waits for its end.
 				fmt.Printf("  %-22s %8.1f s\n", "node.tar import", i-c)
 				b.ReportMetric(i-c, m.name+"-import-s")
 			}
 		}
-		// A control plane's own import, from the agent's images phase
-		// to its end, is on the critical path too.
+		// A control plane's own import runs from the agent's images
+		// phase, beside the node's, to its end.
 		if p, ok := phaseStart(m.console(), "images"); ok {
 			if i, ok := at["images-control-plane"]; ok {
 				fmt.Printf("  %-22s %8.1f s\n", "control-plane.tar", i-p)

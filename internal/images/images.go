@@ -19,7 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -47,22 +47,27 @@ type Spec struct {
 // root and stamped with the epoch, and the config's times are the epoch,
 // so the same spec always gives the same digest.
 //
-// The layer is stored uncompressed: the archive sits on the image's
-// squashfs root, which compresses it anyway, and a node imports it at its
-// first boot with no decompression, one of the longest waits of a first
-// boot under emulation (measured under QEMU's TCG: a gzip layer's import
-// costs about twice an uncompressed one's, sha256 both ways included).
+// The layer is gzip-compressed. Uncompressed layers were measured and
+// rejected: a node's first import of them took 1.7 times as long under
+// QEMU's TCG (127 s against 75 s for the control plane's nine images),
+// as reading and writing three times the bytes cost more than the
+// gunzip they spare.
 func Build(spec Spec) (v1.Image, error) {
 	layerTar, err := layerTar(spec.Files, spec.Epoch)
 	if err != nil {
 		return nil, err
 	}
-	layer := static.NewLayer(layerTar, types.OCIUncompressedLayer)
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerTar)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, fmt.Errorf("%s: layer: %w", spec.Ref, err)
+	}
 	img := mutate.MediaType(empty.Image, types.OCIManifestSchema1)
 	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 	img, err = mutate.Append(img, mutate.Addendum{
 		Layer:     layer,
-		MediaType: types.OCIUncompressedLayer,
+		MediaType: types.OCILayer,
 		History:   v1.History{Created: v1.Time{Time: spec.Epoch}, CreatedBy: "nodebake", Comment: spec.Ref},
 	})
 	if err != nil {
