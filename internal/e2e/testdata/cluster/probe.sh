@@ -20,6 +20,11 @@ rebooter() {
 		journal_already=$(journalctl -b -u firstboot.service -o cat | grep -q 'already configured' && echo yes || echo no) \
 		success_file=$([ -f /run/cluster-api/bootstrap-success.complete ] && echo yes || echo no)
 	if [ "$boot" -gt 1 ]; then
+		# The agent is done at once on a configured node, while the
+		# kubelet still waits for the check of the baked images
+		# (nodebake-images.service): give it two minutes to start.
+		i=0
+		until systemctl is-active -q kubelet || [ $i -ge 24 ]; do i=$((i + 1)); sleep 5; done
 		out kubelet=$(systemctl is-active kubelet)
 		return 0
 	fi
