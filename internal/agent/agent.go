@@ -1,7 +1,7 @@
 // Package agent is the first-boot agent: it turns a booted nodebake image
 // into a control-plane or worker node, in phases that read like its
-// runbook (identity, fetch, validate, apply, images, kubeadm, network,
-// record),
+// runbook (identity, fetch, validate, apply, images, prekubeadm, kubeadm,
+// imported, postkubeadm, network, record),
 // and keeps a durable record so that a crash at any point resumes safely.
 package agent
 
@@ -97,6 +97,7 @@ func (a *Agent) phases() []phase {
 		{"images", true, a.images, false},
 		{"prekubeadm", false, a.preKubeadm, true},
 		{"kubeadm", false, a.kubeadm, false},
+		{"imported", false, a.imported, false},
 		{"postkubeadm", false, a.postKubeadm, true},
 		{"network", false, a.podNetwork, false},
 		{"record", false, a.record, false},

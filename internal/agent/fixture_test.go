@@ -88,8 +88,9 @@ type fakeNode struct {
 	env         []string // the last commands' environment
 	onCommands  func(script string)
 	commandsErr error
-	// importErr is what ImportImages returns.
-	importErr error
+	// importErr is what ImportImages returns, and queueErr
+	// QueueImport.
+	importErr, queueErr error
 }
 
 func (f *fakeNode) call(name string) {
@@ -200,6 +201,12 @@ func (f *fakeNode) Join(_ context.Context, path string) error {
 func (f *fakeNode) ImportImages(_ context.Context, archives []string) error {
 	f.call("import " + strings.Join(archives, ","))
 	return f.importErr
+}
+
+// QueueImport records the archives queued, as one call.
+func (f *fakeNode) QueueImport(_ context.Context, archives []string) error {
+	f.call("queue " + strings.Join(archives, ","))
+	return f.queueErr
 }
 
 // UnitActiveSince: every unit became active 5 s into the boot.

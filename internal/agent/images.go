@@ -19,6 +19,9 @@ type Runtime interface {
 	// imported into the container runtime, and returns once they are
 	// all there at their digests.
 	ImportImages(ctx context.Context, archives []string) error
+	// QueueImport has each archive's import started, or started again
+	// after a failure, and returns at once.
+	QueueImport(ctx context.Context, archives []string) error
 }
 
 // archivesFor are the baked archives a node of role runs images from: a
@@ -30,18 +33,65 @@ func archivesFor(role kubeadm.Role) []string {
 	return []string{manifest.ArchiveNode, manifest.ArchiveControlPlane}
 }
 
-// images has the images this node's role runs imported before kubeadm
-// needs them. The node's archive is being imported since boot
-// (nodebake-images.service, which the agent does not wait for to start):
-// asking for it waits for that import, or retries one that failed; a
-// control plane's is imported now, beside it.
+// images has the images this node's role runs imported before the
+// kubelet needs them. The node's archive is being imported since boot
+// (nodebake-images.service, which the agent does not wait for to start).
+//
+// A control plane waits for its images here, before kubeadm: init's
+// preflight checks every image kubeadm lists, and its static pods need
+// the control plane's (imported now, beside the node's).
+//
+// A worker does not wait: kubeadm join's discovery and preflight need no
+// image, and the kubelet it starts requires the import and is ordered
+// after it (kubelet.service), so the join runs beside the import and the
+// kubelet starts the moment the images are in. The import is only queued
+// here (started again if it failed); the imported phase checks its
+// result once the join is over.
 func (a *Agent) images(ctx context.Context) error {
 	archives := archivesFor(a.run.kubeCfg.Role)
+	if a.run.kubeCfg.Role == kubeadm.RoleJoin {
+		if err := a.Node.QueueImport(ctx, archives); err != nil {
+			return importFailed(archives, err)
+		}
+		return nil
+	}
 	if err := a.Node.ImportImages(ctx, archives); err != nil {
-		return fmt.Errorf("%w: importing the baked images (%s): %v", kubeadm.ErrImagesMissing, strings.Join(archives, ", "), err)
+		return importFailed(archives, err)
 	}
 	a.markImports(ctx, archives)
 	return nil
+}
+
+// imported is the phase after kubeadm: a worker's import, queued by the
+// images phase and run beside the join, is in. A join that succeeded had
+// its kubelet wait for the import, so this is a check that records when it
+// ended. It is its own phase so that a power cut here never joins again.
+func (a *Agent) imported(ctx context.Context) error {
+	if a.run.kubeCfg.Role != kubeadm.RoleJoin {
+		return nil
+	}
+	archives := archivesFor(a.run.kubeCfg.Role)
+	if err := a.Node.ImportImages(ctx, archives); err != nil {
+		return importFailed(archives, err)
+	}
+	a.markImports(ctx, archives)
+	return nil
+}
+
+// joinFailed is the error of a worker's failed join: the import's when
+// the import failed too (the kubelet, which requires it, never started;
+// the class then tells what to fix), else the join's.
+func (a *Agent) joinFailed(ctx context.Context, joinErr error) error {
+	archives := archivesFor(a.run.kubeCfg.Role)
+	if err := a.Node.ImportImages(ctx, archives); err != nil {
+		a.Log.Warn("kubeadm join failed", "error", kubeadm.Reason(joinErr))
+		return importFailed(archives, err)
+	}
+	return joinErr
+}
+
+func importFailed(archives []string, err error) error {
+	return fmt.Errorf("%w: importing the baked images (%s): %v", kubeadm.ErrImagesMissing, strings.Join(archives, ", "), err)
 }
 
 // markImports records when each archive's import finished.
@@ -62,6 +112,16 @@ func (a *Agent) markImports(ctx context.Context, archives []string) {
 // ImportImages starts each archive's import unit and waits for them.
 func (n *LiveNode) ImportImages(ctx context.Context, archives []string) error {
 	args := []string{"start", "--"}
+	for _, a := range archives {
+		args = append(args, manifest.ImportUnit(a))
+	}
+	_, err := n.Run.Run(ctx, command.Cmd{Name: "systemctl", Args: args})
+	return err
+}
+
+// QueueImport queues each archive's import unit's start.
+func (n *LiveNode) QueueImport(ctx context.Context, archives []string) error {
+	args := []string{"start", "--no-block", "--"}
 	for _, a := range archives {
 		args = append(args, manifest.ImportUnit(a))
 	}

@@ -9,17 +9,19 @@ import (
 	"testing"
 )
 
-// TestImagesByRole: a worker has only the node's images imported, a
-// control plane the control plane's too, before kubeadm runs; a control
-// plane records when they were in.
+// TestImagesByRole: a control plane has the node's images and its own
+// imported before kubeadm runs; a worker only queues the node's, joins
+// beside the import (its kubelet waits for it), and then checks it. Each
+// records when its imports were in.
 func TestImagesByRole(t *testing.T) {
 	cpJoin := kubeadmJoin + "controlPlane:\n  certificateKey: " + strings.Repeat("ab", 32) + "\n"
 	for _, c := range []struct {
-		name, kubeadmYAML, want, kubeadm string
+		name, kubeadmYAML, kubeadm string
+		calls                      []string // in this order, each once
 	}{
-		{"init", kubeadmInit("v1.37.2"), "import node,control-plane", "init"},
-		{"worker", kubeadmJoin, "import node", "join"},
-		{"control-plane join", cpJoin, "import node,control-plane", "join"},
+		{"init", kubeadmInit("v1.37.2"), "init", []string{"import node,control-plane", "init"}},
+		{"worker", kubeadmJoin, "join", []string{"queue node", "join", "import node"}},
+		{"control-plane join", cpJoin, "join", []string{"import node,control-plane", "join"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := newRoot(t, ignition(c.kubeadmYAML))
@@ -28,16 +30,55 @@ func TestImagesByRole(t *testing.T) {
 			if err, _ := run(a); err != nil {
 				t.Fatal(err)
 			}
-			i, k := slices.Index(node.calls, c.want), slices.Index(node.calls, c.kubeadm)
-			if i < 0 || k < 0 || i > k || node.count(c.want) != 1 {
-				t.Errorf("calls %v: want one %q before %s", node.calls, c.want, c.kubeadm)
+			var got []string
+			for _, call := range node.calls {
+				if call == c.kubeadm || strings.HasPrefix(call, "import ") || strings.HasPrefix(call, "queue ") {
+					got = append(got, call)
+				}
 			}
-			cp := slices.ContainsFunc(status(t, root).Milestones, func(m Milestone) bool { return m.Name == MilestoneImagesControlPlane })
-			if want := strings.Contains(c.want, "control-plane"); cp != want {
-				t.Errorf("milestone %s recorded: %v, want %v", MilestoneImagesControlPlane, cp, want)
+			if !slices.Equal(got, c.calls) {
+				t.Errorf("calls %v: want %v in this order", node.calls, c.calls)
+			}
+			names := map[string]bool{}
+			for _, m := range status(t, root).Milestones {
+				names[m.Name] = true
+			}
+			if !names[MilestoneImages] {
+				t.Errorf("milestone %s not recorded", MilestoneImages)
+			}
+			if want := c.name != "worker"; names[MilestoneImagesControlPlane] != want {
+				t.Errorf("milestone %s recorded: %v, want %v", MilestoneImagesControlPlane, names[MilestoneImagesControlPlane], want)
 			}
 		})
 	}
+}
+
+// TestWorkerImportFailure: a worker whose import fails fails as
+// images-missing, whatever the join said (its kubelet, which requires the
+// import, never started), and a queue that fails stops it before the
+// join.
+func TestWorkerImportFailure(t *testing.T) {
+	t.Run("import", func(t *testing.T) {
+		root := newRoot(t, ignition(kubeadmJoin))
+		node := &fakeNode{root: root, importErr: errors.New("exit status 1"),
+			joinErrs: []error{errors.New("failed while waiting for the kubelet to start")}}
+		a, _ := newAgent(root, node, nil)
+		err, _ := run(a)
+		st := status(t, root)
+		if err == nil || st.ErrorClass != "images-missing" || st.Phase != "kubeadm" || node.count("join") != 1 || node.count("import node") != 1 {
+			t.Errorf("error %v, status %+v, calls %v", err, st, node.calls)
+		}
+	})
+	t.Run("queue", func(t *testing.T) {
+		root := newRoot(t, ignition(kubeadmJoin))
+		node := &fakeNode{root: root, queueErr: errors.New("exit status 5")}
+		a, _ := newAgent(root, node, nil)
+		err, _ := run(a)
+		st := status(t, root)
+		if err == nil || st.ErrorClass != "images-missing" || st.Phase != "images" || node.count("join") != 0 {
+			t.Errorf("error %v, status %+v, calls %v", err, st, node.calls)
+		}
+	})
 }
 
 // TestImportFailureStopsBeforeKubeadm: an import that fails is the

@@ -301,6 +301,9 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 		return a.finished(err)
 	}
 	if err := a.join(ctx); err != nil {
+		if kc.Role == kubeadm.RoleJoin {
+			return a.joinFailed(ctx, err)
+		}
 		return err
 	}
 	durable()
