@@ -87,6 +87,21 @@ func (c *Cache) TempPath(kind, key string) (string, error) {
 	return f.Name(), nil
 }
 
+// TempDir is a new folder in the cache's folder for kind, where entries
+// can be written before Commit moves each into place. The caller removes
+// it.
+func (c *Cache) TempDir(kind string) (string, error) {
+	dir := filepath.Join(c.Dir, kind)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", fmt.Errorf("creating cache folder: %w", err)
+	}
+	d, err := os.MkdirTemp(dir, ".batch.*.partial")
+	if err != nil {
+		return "", fmt.Errorf("creating cache folder: %w", err)
+	}
+	return d, nil
+}
+
 // Commit hashes the finished file tmp and moves it into the cache as the
 // entry for kind and key.
 func (c *Cache) Commit(kind, key, tmp string) (string, error) {

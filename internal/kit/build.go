@@ -65,10 +65,20 @@ func (b *Builder) Build(ctx context.Context, k *profile.Kit) ([]Artifact, error)
 			gos = append(gos, goComponent{name, recipes[name], c.Version})
 		}
 	}
-	if err := b.startTally("kit programs", goVersion, gos); err != nil {
+	// The programs of the images known now are compiled with the kit's
+	// own (Prebuild), so they are counted here too.
+	imgs, err := knownImageComponents(k)
+	if err != nil {
+		return nil, err
+	}
+	all := append(append([]goComponent(nil), gos...), imgs...)
+	if err := b.startTally("kit programs", goVersion, all); err != nil {
 		return nil, err
 	}
 	defer func() { b.tally = nil }()
+	if err := b.Prebuild(ctx, goVersion, all); err != nil {
+		return nil, err
+	}
 	var out []Artifact
 	for _, name := range profile.ComponentNames {
 		c, ok := k.Components[name]
@@ -179,18 +189,23 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 	if _, err := b.moduleDir(ctx, r.module, version); err != nil {
 		return nil, err
 	}
-	var (
-		out     []Artifact
-		missing []binary
-	)
+	missing, err := b.missing(goVersion, goComponent{name, r, version})
+	if err != nil {
+		return nil, err
+	}
+	if len(missing) == 0 {
+		b.Log.Info("component found in cache", "component", name, "version", version)
+	} else if err := b.compile(ctx, goVersion, missing); err != nil {
+		return nil, err
+	}
+	var out []Artifact
 	for _, bin := range r.binaries {
 		path, ok, err := b.lookup(b.key(name, r, version, goVersion, bin))
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			missing = append(missing, bin)
-			continue
+			return nil, fmt.Errorf("%s: built, but not in the cache", bin.name)
 		}
 		a, err := b.artifact(name, version, source, r, bin, path)
 		if err != nil {
@@ -198,63 +213,183 @@ func (b *Builder) buildGo(ctx context.Context, name string, r recipe, version, g
 		}
 		out = append(out, a)
 	}
-	if len(missing) == 0 {
-		b.Log.Info("component found in cache", "component", name, "version", version)
-		return inRecipeOrder(r, out), nil
-	}
+	return out, nil
+}
 
+// program is one binary of a component to compile.
+type program struct {
+	component string
+	r         recipe
+	version   string
+	bin       binary
+}
+
+// missing are the binaries of c the cache lacks.
+func (b *Builder) missing(goVersion string, c goComponent) ([]program, error) {
+	var out []program
+	for _, bin := range c.r.binaries {
+		if _, ok, err := b.lookup(b.key(c.name, c.r, c.version, goVersion, bin)); err != nil {
+			return nil, err
+		} else if !ok {
+			out = append(out, program{c.name, c.r, c.version, bin})
+		}
+	}
+	return out, nil
+}
+
+// batch is what programs must share to compile in one go build: the
+// building module (module, version, replacements) and the flags.
+func (b *Builder) batch(p program) string {
+	return strings.Join([]string{string(goMod(p.r, p.version)), strings.Join(p.r.tags, ","),
+		strconv.FormatBool(p.r.cgo), strings.Join(p.r.ldflags(p.version, b.Epoch), " ")}, "\x00")
+}
+
+// Prebuild compiles every program of cs that the cache lacks, those of
+// one batch (the same module at the same version, with the same flags) in
+// one go build: they load the package graph once, compile side by side,
+// and link side by side. Kubernetes' programs (kubeadm, kubelet, kubectl)
+// and its images' (kube-apiserver and the rest) are one such batch. Each
+// binary is cached under its own key, as a build of it alone would be,
+// and is the same bytes (the lock's sha256 says so).
+func (b *Builder) Prebuild(ctx context.Context, goVersion string, cs []goComponent) error {
+	batches := map[string][]program{}
+	var order []string
+	for _, c := range cs {
+		if _, err := b.moduleDir(ctx, c.r.module, c.version); err != nil {
+			return fmt.Errorf("component %s: %w", c.name, err)
+		}
+		ps, err := b.missing(goVersion, c)
+		if err != nil {
+			return err
+		}
+		for _, p := range ps {
+			k := b.batch(p)
+			if _, ok := batches[k]; !ok {
+				order = append(order, k)
+			}
+			if !slices.ContainsFunc(batches[k], func(q program) bool { return q.component == p.component && q.bin == p.bin }) {
+				batches[k] = append(batches[k], p)
+			}
+		}
+	}
+	for _, k := range order {
+		if err := b.compile(ctx, goVersion, batches[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compile builds programs of one batch in go builds of their own module,
+// as few as their executables' names allow (one, unless two share a
+// name), and caches each.
+func (b *Builder) compile(ctx context.Context, goVersion string, ps []program) error {
+	r, version := ps[0].r, ps[0].version
 	work, err := os.MkdirTemp("", "nodebake-kit-")
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer os.RemoveAll(work)
 	if err := os.WriteFile(filepath.Join(work, "go.mod"), goMod(r, version), 0o644); err != nil {
-		return nil, err
+		return err
 	}
-	for _, bin := range missing {
-		start := time.Now()
-		b.compiling(name, bin.name)
-		key := b.key(name, r, version, goVersion, bin)
-		tmp, err := b.Cache.TempPath("kit", key)
-		if err != nil {
-			return nil, err
+	type target struct {
+		program
+		pkg, exe string
+	}
+	var rounds [][]target
+	for _, p := range ps {
+		pkg := p.r.module
+		if p.bin.pkg != "" {
+			pkg += "/" + p.bin.pkg
 		}
-		pkg := r.module
-		if bin.pkg != "" {
-			pkg += "/" + bin.pkg
+		path := pkg
+		if drop := p.r.dropImports[p.bin.name]; len(drop) > 0 {
+			if pkg, err = b.copyMain(ctx, work, p.r.module, version, p.bin, drop); err != nil {
+				return err
+			}
+			path = "nodebake.dev/kitbuild/" + strings.TrimPrefix(pkg, "./")
 		}
-		if drop := r.dropImports[bin.name]; len(drop) > 0 {
-			if pkg, err = b.copyMain(ctx, work, r.module, version, bin, drop); err != nil {
-				os.Remove(tmp)
-				return nil, err
+		t := target{p, pkg, execName(path)}
+		placed := false
+		for i := range rounds {
+			if !slices.ContainsFunc(rounds[i], func(o target) bool { return o.exe == t.exe }) {
+				rounds[i], placed = append(rounds[i], t), true
+				break
 			}
 		}
-		ldflags := append([]string{"-s", "-w", "-buildid="}, r.ldflags(version, b.Epoch)...)
-		if r.cgo {
-			ldflags = append(ldflags, "-linkmode", "external", "-extldflags", "-static")
+		if !placed {
+			rounds = append(rounds, []target{t})
 		}
-		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", strings.Join(ldflags, " "), "-o", tmp}
+	}
+	ldflags := append([]string{"-s", "-w", "-buildid="}, r.ldflags(version, b.Epoch)...)
+	if r.cgo {
+		ldflags = append(ldflags, "-linkmode", "external", "-extldflags", "-static")
+	}
+	for _, round := range rounds {
+		start := time.Now()
+		var names, components, pkgs []string
+		for _, t := range round {
+			names, pkgs = append(names, t.bin.name), append(pkgs, t.pkg)
+			if !slices.Contains(components, t.component) {
+				components = append(components, t.component)
+			}
+		}
+		b.compiling(strings.Join(components, ","), strings.Join(names, ","))
+		// Written in the cache's folder, so that each is moved, not
+		// copied, into its entry.
+		out, err := b.Cache.TempDir("kit")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(out)
+		out += string(filepath.Separator)
+		args := []string{"build", "-trimpath", "-buildvcs=false", "-ldflags", strings.Join(ldflags, " "), "-o", out}
 		if len(r.tags) > 0 {
 			args = append(args, "-tags", strings.Join(r.tags, ","))
 		}
-		args = append(args, pkg)
+		args = append(args, pkgs...)
 		if _, err := b.Run.Run(ctx, command.Cmd{Name: "go", Args: args, Dir: work, Env: append(goEnv(r.cgo), b.Env...)}); err != nil {
-			os.Remove(tmp)
-			return nil, fmt.Errorf("building %s: %w", bin.name, err)
+			return fmt.Errorf("building %s: %w", strings.Join(names, ", "), err)
 		}
-		path, err := b.Cache.Commit("kit", key, tmp)
-		if err != nil {
-			return nil, err
+		for _, t := range round {
+			if err := b.commit(goVersion, t.program, filepath.Join(out, t.exe)); err != nil {
+				return err
+			}
+			b.Log.Info("built", append([]any{"component", t.component, "binary", t.bin.name, "version", version,
+				"seconds", time.Since(start).Round(time.Second).Seconds()}, b.compiled()...)...)
 		}
-		b.Log.Info("built", append([]any{"component", name, "binary", bin.name, "version", version,
-			"seconds", time.Since(start).Round(time.Second).Seconds()}, b.compiled()...)...)
-		a, err := b.artifact(name, version, source, r, bin, path)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a)
 	}
-	return inRecipeOrder(r, out), nil
+	return nil
+}
+
+// commit moves a built program (in the cache's folder) into the cache
+// under its key.
+func (b *Builder) commit(goVersion string, p program, built string) error {
+	key := b.key(p.component, p.r, p.version, goVersion, p.bin)
+	path, err := b.Cache.Commit("kit", key, built)
+	if err != nil {
+		return fmt.Errorf("%s: %w", p.bin.name, err)
+	}
+	b.mu.Lock()
+	if b.found == nil {
+		b.found = map[string]string{}
+	}
+	b.found[key] = path
+	b.mu.Unlock()
+	return nil
+}
+
+// execName is the name go build gives the executable of the main package
+// at path: its last element, or the one before a major version suffix
+// (go.etcd.io/etcd/server/v3 is "server").
+func execName(path string) string {
+	elems := strings.Split(path, "/")
+	last := elems[len(elems)-1]
+	if len(elems) > 1 && len(last) > 1 && last[0] == 'v' && strings.Trim(last[1:], "0123456789") == "" {
+		return elems[len(elems)-2]
+	}
+	return last
 }
 
 // inRecipeOrder sorts a component's programs as its recipe lists them,

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -135,5 +136,79 @@ func TestPauseIsCompiledReproducibly(t *testing.T) {
 	}
 	if sums[0] != sums[1] {
 		t.Errorf("two compiles of pause differ: %s and %s", sums[0], sums[1])
+	}
+}
+
+// TestBatchIsTheSameBytes compiles three CNI plugins in one go build
+// (Prebuild) and one of them alone (buildGo of a one-program recipe), and
+// compares: a program of a batch is the same bytes as the program built
+// alone, so the lock's sha256 holds however the kit was compiled. The
+// batch reports its programs as one start and one "built" each. It
+// needs the Go module proxy.
+func TestBatchIsTheSameBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("compiles three CNI plugins; run without -short")
+	}
+	ctx := context.Background()
+	epoch := time.Unix(profile.DefaultSourceDateEpoch, 0)
+	version := "v1.9.1" // the default profile's
+	full := recipes[profile.ComponentCNIPlugins]
+	three := full
+	three.binaries = []binary{{"plugins/main/loopback", "loopback"}, {"plugins/ipam/static", "static"}, {"plugins/meta/tuning", "tuning"}}
+	one := full
+	one.binaries = three.binaries[:1]
+
+	var events bytes.Buffer
+	batched := &Builder{Run: &command.Runner{}, Cache: &cache.Cache{Dir: t.TempDir()}, Log: slog.New(slog.NewJSONHandler(&events, nil)), Epoch: epoch}
+	cs := []goComponent{{profile.ComponentCNIPlugins, three, version}}
+	if err := batched.startTally("kit programs", "test", cs); err != nil {
+		t.Fatal(err)
+	}
+	if err := batched.Prebuild(ctx, "test", cs); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"progress loopback,static,tuning 0/3", "built loopback 1/3", "built static 2/3", "built tuning 3/3"}
+	if got := progressEvents(t, &events); !slices.Equal(got, want) {
+		t.Errorf("events %q, want %q", got, want)
+	}
+	// Every program of the batch is in the cache: buildGo builds nothing.
+	events.Reset()
+	arts, err := batched.buildGo(ctx, profile.ComponentCNIPlugins, three, version, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := progressEvents(t, &events); len(got) != 0 || len(arts) != 3 {
+		t.Errorf("after the batch, buildGo reported %q and gave %d programs", got, len(arts))
+	}
+
+	alone := &Builder{Run: &command.Runner{}, Cache: &cache.Cache{Dir: t.TempDir()}, Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Epoch: epoch}
+	lone, err := alone.buildGo(ctx, profile.ComponentCNIPlugins, one, version, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lone) != 1 || lone[0].SHA256 != arts[0].SHA256 {
+		t.Errorf("loopback alone %+v, in a batch %+v", lone, arts[0])
+	}
+	// A CNI plugin run with no CNI_COMMAND names itself and its
+	// version.
+	out, _ := exec.Command(arts[2].Path).CombinedOutput()
+	if !strings.Contains(string(out), "tuning") || !strings.Contains(string(out), version) {
+		t.Errorf("tuning: %q", out)
+	}
+}
+
+// TestExecName: the names go build gives the programs of a batch.
+func TestExecName(t *testing.T) {
+	for path, want := range map[string]string{
+		"k8s.io/kubernetes/cmd/kubelet":               "kubelet",
+		"go.etcd.io/etcd/server/v3":                   "server",
+		"github.com/opencontainers/runc":              "runc",
+		"nodebake.dev/kitbuild/main_flanneld":         "main_flanneld",
+		"github.com/containerd/containerd/v2/cmd/ctr": "ctr",
+		"example.com/v":                               "v",
+	} {
+		if got := execName(path); got != want {
+			t.Errorf("execName(%q) = %q, want %q", path, got, want)
+		}
 	}
 }

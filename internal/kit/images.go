@@ -3,6 +3,7 @@ package kit
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"regexp"
@@ -35,6 +36,9 @@ type imageRecipe struct {
 	entrypoint    []string
 	// iptables adds the iptables (nf_tables) userspace from the node's root.
 	iptables bool
+	// kubernetes: kubeadm lists the image, tagged with its own version,
+	// for every cluster (kube-apiserver and the rest).
+	kubernetes bool
 }
 
 // sameAsKubernetes is the module version of the images kubeadm tags with
@@ -51,7 +55,7 @@ var etcdTagRE = regexp.MustCompile(`^(\d+\.\d+\.\d+)-\d+$`)
 func kubernetesImage(cmd string, iptables bool) imageRecipe {
 	r := kubernetesRecipe(cmd)
 	r.dir = "/usr/local/bin"
-	return imageRecipe{recipe: r, moduleVersion: sameAsKubernetes, iptables: iptables}
+	return imageRecipe{recipe: r, moduleVersion: sameAsKubernetes, iptables: iptables, kubernetes: true}
 }
 
 // imageRecipes are keyed by the image's repository below the registry.
@@ -287,6 +291,42 @@ func (b *Builder) image(ctx context.Context, kubeVersion, ref, root, goVersion s
 	}
 	spec.Entrypoint = r.entrypoint
 	return Image{Ref: ref, Source: "go:" + r.module + "@" + c.version, Input: images.Input{Ref: ref, Spec: &spec}}, nil
+}
+
+// knownImageComponents are the Go components of the images known before
+// kubeadm is built to list them: Kubernetes' own, tagged with its
+// version, and the extras k builds. The kit compiles their programs with
+// its own, in one batch where they share a module.
+func knownImageComponents(k *profile.Kit) ([]goComponent, error) {
+	if k.KubernetesVersion == "" {
+		return nil, nil
+	}
+	// Kubernetes' images the profile takes from elsewhere.
+	elsewhere := map[string]bool{}
+	for _, s := range k.Images {
+		if repo, tag, err := splitRef(s.Ref); err == nil && s.Source != profile.ImageSourceBuild && tag == k.KubernetesVersion {
+			elsewhere[repo] = true
+		}
+	}
+	var out []goComponent
+	for _, repo := range slices.Sorted(maps.Keys(imageRecipes)) {
+		if r := imageRecipes[repo]; r.kubernetes && !elsewhere[repo] {
+			out = append(out, goComponent{"image:" + repo, r.recipe, k.KubernetesVersion})
+		}
+	}
+	for _, s := range k.Images {
+		if s.Source != profile.ImageSourceBuild {
+			continue
+		}
+		c, ok, err := imageComponent(k.KubernetesVersion, s.Ref)
+		if err != nil {
+			return nil, fmt.Errorf("image %s: %w", s.Ref, err)
+		}
+		if ok {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // imageComponent is the Go component that builds an image's programs;
