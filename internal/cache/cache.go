@@ -12,8 +12,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
+	"time"
 )
 
 // ErrCorrupt is wrapped when an entry's content does not match its digest.
@@ -121,6 +123,45 @@ func (c *Cache) Commit(kind, key, tmp string) (string, error) {
 		return "", fmt.Errorf("committing cache digest: %w", err)
 	}
 	return path, nil
+}
+
+// Touch marks an entry used now, for Prune.
+func (c *Cache) Touch(kind, key string) {
+	now := time.Now()
+	os.Chtimes(c.Path(kind, key), now, now)
+}
+
+// Prune removes the entries of kind beyond the keep used last (made or
+// touched), for kinds whose entries are large and rarely used again.
+func (c *Cache) Prune(kind string, keep int) error {
+	dir := filepath.Join(c.Dir, kind)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	type entry struct {
+		name string
+		used time.Time
+	}
+	var es []entry
+	for _, e := range entries {
+		name := e.Name()
+		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".sha256") || !e.Type().IsRegular() {
+			continue
+		}
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		es = append(es, entry{name, fi.ModTime()})
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i].used.After(es[j].used) })
+	var errs []error
+	for _, e := range es[min(keep, len(es)):] {
+		// The digest first: an entry without one is no entry.
+		errs = append(errs, os.Remove(filepath.Join(dir, e.name+".sha256")), os.Remove(filepath.Join(dir, e.name)))
+	}
+	return errors.Join(errs...)
 }
 
 // FileSHA256 is the hex sha256 of a file's content. A sparse file's

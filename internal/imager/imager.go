@@ -275,7 +275,7 @@ func (im *imager) rawPath() string { return filepath.Join(im.work, "disk.raw") }
 func (im *imager) writeDisk(ctx context.Context) error {
 	return diskimage.Write(ctx, im.run, im.rawPath(), im.layout, diskimage.Contents{
 		RootDir: im.root.Root, StateDir: im.root.State, ESP: im.esp, Epoch: im.epoch,
-		BIOSDir: bootloader.SyslinuxDir,
+		BIOSDir: bootloader.SyslinuxDir, Cache: im.kit.Cache,
 	})
 }
 
