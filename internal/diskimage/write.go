@@ -18,7 +18,6 @@ import (
 	"github.com/diskfs/go-diskfs/filesystem"
 	"github.com/diskfs/go-diskfs/partition/gpt"
 
-	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
 )
 
@@ -40,10 +39,9 @@ type Contents struct {
 	// its configuration: the disk then boots on BIOS firmware as well as
 	// UEFI.
 	BIOSDir string
-	// Cache, when set, keeps root filesystems by the content of their
-	// tree, so that a build whose root did not change does not compress
-	// it again.
-	Cache *cache.Cache
+	// RootImage, when set, is RootDir's squashfs, made before
+	// (SquashfsArgs): it is written as it is.
+	RootImage string
 }
 
 // Write creates the image at path (which must not exist) as a sparse file
@@ -174,12 +172,13 @@ func (s section) WriteAt(b []byte, off int64) (int, error) { return s.rw.WriteAt
 // it is copied into the partition through go-diskfs's backend.
 func writeRoot(ctx context.Context, run *command.Runner, d *disk.Disk, l Layout, c Contents, tmp string) error {
 	part := l.Part(RoleRootA)
-	sqfs, own, err := rootSquashfs(ctx, run, c.Cache, c.RootDir, tmp, c.Epoch)
-	if own {
+	sqfs := c.RootImage
+	if sqfs == "" {
+		sqfs = tmp
 		defer os.Remove(tmp)
-	}
-	if err != nil {
-		return err
+		if _, err := run.Run(ctx, command.Cmd{Name: "mksquashfs", Args: SquashfsArgs(c.RootDir, tmp, c.Epoch)}); err != nil {
+			return err
+		}
 	}
 	f, err := os.Open(sqfs)
 	if err != nil {

@@ -273,9 +273,13 @@ func (im *imager) fixTimestamps(context.Context) error {
 func (im *imager) rawPath() string { return filepath.Join(im.work, "disk.raw") }
 
 func (im *imager) writeDisk(ctx context.Context) error {
+	sqfs, err := rootSquashfs(ctx, im.run, im.kit.Cache, im.root.Root, im.epoch)
+	if err != nil {
+		return fmt.Errorf("the root filesystem: %w", err)
+	}
 	return diskimage.Write(ctx, im.run, im.rawPath(), im.layout, diskimage.Contents{
-		RootDir: im.root.Root, StateDir: im.root.State, ESP: im.esp, Epoch: im.epoch,
-		BIOSDir: bootloader.SyslinuxDir, Cache: im.kit.Cache,
+		RootDir: im.root.Root, RootImage: sqfs, StateDir: im.root.State, ESP: im.esp, Epoch: im.epoch,
+		BIOSDir: bootloader.SyslinuxDir,
 	})
 }
 

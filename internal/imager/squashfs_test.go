@@ -1,4 +1,4 @@
-package diskimage
+package imager
 
 import (
 	"context"
@@ -42,7 +42,9 @@ func TestTreeDigest(t *testing.T) {
 			at := time.Unix(1, 0)
 			return os.Chtimes(filepath.Join(root, "usr/bin/prog"), at, at)
 		}, true},
-		{"content", func(root string) error { return os.WriteFile(filepath.Join(root, "usr/bin/prog"), []byte("programs"), 0o755) }, false},
+		{"content", func(root string) error {
+			return os.WriteFile(filepath.Join(root, "usr/bin/prog"), []byte("programs"), 0o755)
+		}, false},
 		{"mode", func(root string) error { return os.Chmod(filepath.Join(root, "usr/bin/prog"), 0o700) }, false},
 		{"owner", func(root string) error { return os.Lchown(filepath.Join(root, "usr/bin/prog"), 1, 1) }, false},
 		{"link target", func(root string) error {
@@ -87,22 +89,22 @@ func TestRootSquashfsCache(t *testing.T) {
 		os.WriteFile(filepath.Join(root, "file"), []byte(content), 0o644)
 		return root
 	}
-	first, own, err := rootSquashfs(ctx, run, c, tree("a"), filepath.Join(t.TempDir(), "x"), epoch)
-	if err != nil || own {
-		t.Fatalf("first: %s own=%v %v", first, own, err)
+	first, err := rootSquashfs(ctx, run, c, tree("a"), epoch)
+	if err != nil {
+		t.Fatal(err)
 	}
-	again, _, err := rootSquashfs(ctx, run, c, tree("a"), filepath.Join(t.TempDir(), "x"), epoch)
+	again, err := rootSquashfs(ctx, run, c, tree("a"), epoch)
 	if err != nil || again != first {
 		t.Errorf("the same tree: %s, want the cached %s (%v)", again, first, err)
 	}
-	other, _, err := rootSquashfs(ctx, run, c, tree("b"), filepath.Join(t.TempDir(), "x"), epoch)
+	other, err := rootSquashfs(ctx, run, c, tree("b"), epoch)
 	if err != nil || other == first {
 		t.Errorf("a changed tree: %s, the first's %s (%v)", other, first, err)
 	}
 	// The entries beyond those kept go, the least recently used first.
 	for i := 0; i < squashfsKeep; i++ {
 		time.Sleep(10 * time.Millisecond)
-		if _, _, err := rootSquashfs(ctx, run, c, tree(string(rune('c'+i))), filepath.Join(t.TempDir(), "x"), epoch); err != nil {
+		if _, err := rootSquashfs(ctx, run, c, tree(string(rune('c'+i))), epoch); err != nil {
 			t.Fatal(err)
 		}
 	}
