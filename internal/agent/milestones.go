@@ -10,7 +10,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The milestones of a first boot, in the order a node reaches them. Each
+// The milestones of a first boot, in the order a control plane reaches
+// them (a worker reaches images later, beside its join). Each
 // is recorded in seconds since the boot it came in (CLOCK_MONOTONIC, the
 // clock of systemd's unit timestamps), with the run it came in: a power
 // cut starts the count again.
@@ -19,7 +20,9 @@ const (
 	MilestoneImages     = "images"     // the node's baked images imported (nodebake-images.service)
 	// The control plane's baked images imported, on a control plane
 	// (nodebake-images-control-plane.service, started by the agent).
-	// Both are recorded by the images phase, as systemd timed them.
+	// Both are recorded as systemd timed them: on a control plane by the
+	// images phase, on a worker (whose join runs beside its import, so
+	// images may come after kubeadm-started) by the imported phase.
 	MilestoneImagesControlPlane = "images-control-plane"
 	MilestoneAgent              = "agent"              // this run of the agent started
 	MilestoneKubeadmStart       = "kubeadm-started"    // kubeadm init or join started
