@@ -111,17 +111,18 @@ func (a *Agent) markImports(ctx context.Context, archives []string) {
 
 // ImportImages starts each archive's import unit and waits for them.
 func (n *LiveNode) ImportImages(ctx context.Context, archives []string) error {
-	args := []string{"start", "--"}
-	for _, a := range archives {
-		args = append(args, manifest.ImportUnit(a))
-	}
-	_, err := n.Run.Run(ctx, command.Cmd{Name: "systemctl", Args: args})
-	return err
+	return n.startImports(ctx, archives)
 }
 
 // QueueImport queues each archive's import unit's start.
 func (n *LiveNode) QueueImport(ctx context.Context, archives []string) error {
-	args := []string{"start", "--no-block", "--"}
+	return n.startImports(ctx, archives, "--no-block")
+}
+
+// startImports runs systemctl start, with flags, on each archive's
+// import unit.
+func (n *LiveNode) startImports(ctx context.Context, archives []string, flags ...string) error {
+	args := append(append([]string{"start"}, flags...), "--")
 	for _, a := range archives {
 		args = append(args, manifest.ImportUnit(a))
 	}

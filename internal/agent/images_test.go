@@ -1,12 +1,15 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/nodebake/nodebake/internal/command"
 )
 
 // TestImagesByRole: a control plane has the node's images and its own
@@ -107,5 +110,27 @@ func TestBakedImages(t *testing.T) {
 	slices.Sort(got)
 	if err != nil || !slices.Equal(got, []string{"registry.k8s.io/etcd:3.7.0-0", "registry.k8s.io/pause:3.10.2"}) {
 		t.Errorf("bakedImages: %v %v", got, err)
+	}
+}
+
+// TestLiveNodeImports: the live node asks systemd for the import units,
+// waiting for them or only queueing them.
+func TestLiveNodeImports(t *testing.T) {
+	dir := t.TempDir()
+	calls := filepath.Join(dir, "calls")
+	os.WriteFile(filepath.Join(dir, "systemctl"), []byte("#!/bin/sh\necho \"$*\" >>"+calls+"\n"), 0o755)
+	t.Setenv("PATH", dir+":"+os.Getenv("PATH"))
+	n := &LiveNode{Run: &command.Runner{}}
+	ctx := context.Background()
+	if err := n.ImportImages(ctx, []string{"node", "control-plane"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.QueueImport(ctx, []string{"node"}); err != nil {
+		t.Fatal(err)
+	}
+	want := "start -- nodebake-images.service nodebake-images-control-plane.service\n" +
+		"start --no-block -- nodebake-images.service\n"
+	if got, _ := os.ReadFile(calls); string(got) != want {
+		t.Errorf("systemctl was run as:\n%s\nwant:\n%s", got, want)
 	}
 }
