@@ -5,12 +5,13 @@ package kubeadm
 
 import (
 	"bytes"
-	"encoding/json"
+
 	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
 
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -95,8 +96,11 @@ func ParseConfig(data []byte) (*Config, error) {
 		if err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)
 		}
+		// Case-sensitive, as kubeadm decodes (k8s.io/apimachinery uses
+		// sigs.k8s.io/json): encoding/json would read "kInd" as kind,
+		// which kubeadm ignores.
 		var d doc
-		if err := json.Unmarshal(js, &d); err != nil {
+		if err := kjson.UnmarshalCaseSensitivePreserveInts(js, &d); err != nil {
 			return nil, fmt.Errorf("document %d: %w", i+1, err)
 		}
 		if d.Kind == "" {
