@@ -85,6 +85,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if i := bytes.IndexFunc(data, notPrintable); i >= 0 {
 		return nil, fmt.Errorf("byte %d: %w", i, errNotPrintable)
 	}
+	if i := bareCR(data); i >= 0 {
+		return nil, fmt.Errorf("byte %d: %w", i, errBareCR)
+	}
 	docs, err := splitDocs(data)
 	if err != nil {
 		return nil, err
@@ -163,6 +166,21 @@ func roleKind(r Role) string {
 var errNotPrintable = errors.New("a character YAML does not allow (a control character, or not UTF-8)")
 
 // notPrintable is a rune outside YAML's printable set (YAML 1.2, 5.1).
+// errBareCR: kubeadm's document reader ends lines at line feeds only, YAML
+// at a carriage return too, so the two would read different documents.
+var errBareCR = errors.New("a carriage return not followed by a line feed")
+
+// bareCR is the index of the first carriage return not followed by a
+// line feed, or -1.
+func bareCR(data []byte) int {
+	for i, b := range data {
+		if b == '\r' && (i+1 == len(data) || data[i+1] != '\n') {
+			return i
+		}
+	}
+	return -1
+}
+
 func notPrintable(r rune) bool {
 	switch {
 	case r == '\t', r == '\n', r == '\r', r == 0x85:
