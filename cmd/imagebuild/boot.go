@@ -30,6 +30,10 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 		Use:   "boot IMAGE",
 		Short: "Boot an image in QEMU with OVMF, on a throwaway overlay",
 		Long: "Boot an image in QEMU with OVMF firmware (SeaBIOS with --firmware bios).\n" +
+			"IMAGE is a disk image (raw or qcow2), an ISO, booted as the CD-ROM, or a PXE\n" +
+			"folder, booted over the user network: QEMU's DHCP and TFTP hand iPXE a script\n" +
+			"that fetches the folder from an HTTP server on the loopback. A live boot's disk\n" +
+			"is blank, of --disk-size, or there is none.\n\n" +
 			"Writes go to a temporary qcow2\n" +
 			"overlay, so the image stays as built. The guest's user network has no\n" +
 			"route out; --forward opens loopback ports to it. With --state-dir the overlay\n" +
@@ -116,6 +120,9 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 			if err := qemu.CheckImage(vm.Image); err != nil {
 				return err // before any probe
 			}
+			if err := checkLiveFlags(vm); err != nil {
+				return err
+			}
 			run := &command.Runner{Log: log}
 			chooser := &qemu.Chooser{Want: want, Probe: qemu.ProbeKVM(run), Log: log}
 			if vm.Accel, err = chooser.Choose(cmd.Context()); err != nil {
@@ -133,6 +140,8 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&diskSize, "disk-size", "", "grow the overlay disk to this size, such as 8GiB")
 	f.StringVar(&stateDir, "state-dir", "", "keep the VM's disk (its overlay) and firmware variables in this folder: a later boot with it powers the same machine on again")
 	f.StringArrayVar(&forwards, "forward", nil, "forward [127.0.0.1:]HOSTPORT:GUESTPORT (TCP, loopback only); repeatable")
+	f.StringVar(&vm.Disk, "disk", "", "a live boot's disk: this disk image (raw or qcow2) on an overlay, instead of a blank one")
+	f.StringVar(&vm.KernelArgs, "kernel-args", "", "a PXE boot's extra kernel arguments, such as nodebake.state=/dev/vda")
 	f.BoolVar(&noNetwork, "no-network", false, "give the guest no network device at all")
 	f.StringVar(&link, "link", "", "instead of the user network, a private Ethernet link to another VM over the loopback UDP ports LOCAL:REMOTE")
 	f.StringVar(&tap, "tap", "", "instead of the user network, the existing tap device IFNAME (on a bridge of yours; QEMU runs no scripts)")
@@ -140,4 +149,26 @@ func newBootCmd(g *globalOptions) *cobra.Command {
 	f.StringVar(&accel, "accel", accel, "accelerator: auto (KVM once proved to work, else TCG), kvm or tcg; default $"+qemu.AccelEnv+", else auto")
 	f.DurationVar(&stuck, "stuck-after", stuck, "stop a guest whose firmware starts no kernel, or whose console is silent before its system starts, for this long (0: never)")
 	return cmd
+}
+
+// checkLiveFlags refuses the live boot's flags where they do not apply.
+func checkLiveFlags(vm qemu.VM) error {
+	kind := qemu.Kind(vm.Image)
+	if vm.Disk != "" {
+		if kind == qemu.KindDisk {
+			return fmt.Errorf("%w: --disk: a disk image boots its own disk; --disk is for an ISO or a PXE folder", errUsage)
+		}
+		if fi, err := os.Stat(vm.Disk); err != nil || !fi.Mode().IsRegular() {
+			return fmt.Errorf("%w: --disk %s: not a regular file", errUsage, vm.Disk)
+		}
+	}
+	if vm.KernelArgs != "" {
+		if kind != qemu.KindPXE {
+			return fmt.Errorf("%w: --kernel-args: for a PXE folder only (a disk or ISO boots its own command line)", errUsage)
+		}
+		if strings.IndexFunc(vm.KernelArgs, func(r rune) bool { return r < ' ' || r == 0x7f }) >= 0 {
+			return fmt.Errorf("%w: --kernel-args: control characters", errUsage)
+		}
+	}
+	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"golang.org/x/sys/unix"
 )
 
 // Write writes data to path atomically with the given mode.
@@ -70,8 +72,18 @@ func TempPath(path string) string {
 	return filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".partial")
 }
 
-// Commit renames the finished temporary file tmp to path.
+// Commit renames the finished temporary file tmp to path. A folder
+// replaces the folder at path in one step (the two are exchanged, and the
+// old one removed), so a reader sees the old folder or the new one whole.
 func Commit(tmp, path string) error {
+	if fi, err := os.Stat(tmp); err == nil && fi.IsDir() {
+		if old, err := os.Stat(path); err == nil && old.IsDir() {
+			if err := unix.Renameat2(unix.AT_FDCWD, tmp, unix.AT_FDCWD, path, unix.RENAME_EXCHANGE); err != nil {
+				return fmt.Errorf("exchanging %s for the new one: %w", filepath.Base(path), err)
+			}
+			return os.RemoveAll(tmp)
+		}
+	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("renaming %s into place: %w", filepath.Base(path), err)
 	}

@@ -79,6 +79,7 @@ var sources = []source{
 	{"cmdline", always, fromCmdline},
 	{"fw_cfg", always, fromFwCfg},
 	{"config-drive", always, fromConfigDrive},
+	{"live-media", always, fromLiveMedia},
 	{"aws", onAWS, fromAWS},
 	{"gcp", onGCP, fromGCP},
 	{"azure", onAzure, fromAzure},

@@ -205,11 +205,14 @@ func TestCmdlineURLRetries(t *testing.T) {
 	}
 }
 
-// TestOrder puts a config in fw_cfg, on a config drive and baked into the
-// image: fw_cfg wins; without it the drive; without both, the baked file.
+// TestOrder puts a config in fw_cfg, on a config drive, on the live
+// medium the node booted from and baked into the image: fw_cfg wins;
+// without it the drive; then the medium; then the baked file.
 func TestOrder(t *testing.T) {
 	e := machine(t, nil)
 	write(t, filepath.Join(e.Root, BakedPath), `{"ignition":{"version":"3.0.0"}}`)
+	live := filepath.Join(e.Root, LiveMediaPath)
+	write(t, live, `{"ignition":{"version":"3.3.0"}}`)
 	drive := filepath.Join(t.TempDir(), "drive.img")
 	configDrive(t, drive, "config-2", "/openstack/latest/user_data", `{"ignition":{"version":"3.1.0"}}`)
 	os.MkdirAll(filepath.Join(e.Root, byLabelDir), 0o755)
@@ -218,7 +221,7 @@ func TestOrder(t *testing.T) {
 	}
 	write(t, filepath.Join(e.Root, fwCfgPath), `{"ignition":{"version":"3.2.0"}}`)
 	for _, want := range []struct{ source, version string }{
-		{"fw_cfg", "3.2.0"}, {"config-drive:config-2", "3.1.0"}, {"baked", "3.0.0"},
+		{"fw_cfg", "3.2.0"}, {"config-drive:config-2", "3.1.0"}, {"live-media", "3.3.0"}, {"baked", "3.0.0"},
 	} {
 		f, err := Find(context.Background(), e)
 		if err != nil {
@@ -232,6 +235,8 @@ func TestOrder(t *testing.T) {
 			os.Remove(filepath.Join(e.Root, fwCfgPath))
 		case "config-drive:config-2":
 			os.Remove(filepath.Join(e.Root, byLabelDir, "config-2"))
+		case "live-media":
+			os.Remove(live)
 		}
 	}
 	os.Remove(filepath.Join(e.Root, BakedPath))

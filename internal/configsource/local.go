@@ -19,8 +19,12 @@ const (
 	// qemu_fw_cfg module shows it.
 	fwCfgPath = "/sys/firmware/qemu_fw_cfg/by_name/opt/com.coreos/config/raw"
 	// BakedPath is a config baked into the image.
-	BakedPath  = "/usr/lib/nodebake/user.ign"
-	byLabelDir = "/dev/disk/by-label"
+	BakedPath = "/usr/lib/nodebake/user.ign"
+	// LiveMediaPath is a config on the ISO the node booted from (put
+	// there with xorriso; see the README), which the initramfs mounted
+	// on /run/nodebake/media.
+	LiveMediaPath = "/run/nodebake/media/nodebake/config.ign"
+	byLabelDir    = "/dev/disk/by-label"
 )
 
 // CmdlineURL returns the value of ignition.config.url= on a kernel
@@ -59,6 +63,16 @@ func fromCmdline(ctx context.Context, e *Env) (*Found, error) {
 
 func fromFwCfg(_ context.Context, e *Env) (*Found, error) {
 	data, err := readLocal(e.path(fwCfgPath))
+	if err != nil {
+		return nil, err
+	}
+	return &Found{Config: data}, nil
+}
+
+// fromLiveMedia reads the config on the ISO the node booted from, which
+// the initramfs mounted.
+func fromLiveMedia(_ context.Context, e *Env) (*Found, error) {
+	data, err := readLocal(e.path(LiveMediaPath))
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,8 @@
 // Package diskformat writes a built raw disk image in the formats that
 // clouds and hypervisors import: qcow2, a fixed VHD (Azure), a
 // stream-optimized VMDK and an OVA holding it (vSphere), and a gzipped
-// GNU tar holding disk.raw (GCE).
+// GNU tar holding disk.raw (GCE). It also names the live formats (an ISO,
+// a PXE folder), which package liveboot writes.
 //
 // qemu-img and GNU tar do the conversions, as they are the standard
 // tools for them. Each output is reproducible: what those tools stamp with
@@ -28,6 +29,10 @@ const (
 	VMDK  = "vmdk"
 	OVA   = "ova"
 	GCE   = "gce"
+	// ISO and PXE boot the live media (package liveboot): made from the
+	// root's squashfs, not converted from the raw disk.
+	ISO = "iso"
+	PXE = "pxe"
 )
 
 // Firmwares an OVA's descriptor can declare.
@@ -37,9 +42,13 @@ const (
 )
 
 // All lists every format, in the order a build writes them.
-var All = []string{Raw, Qcow2, VHD, VMDK, OVA, GCE}
+var All = []string{Raw, Qcow2, VHD, VMDK, OVA, GCE, ISO, PXE}
 
-// Ext is the file name extension of format f's output.
+// Live reports whether format f boots the live media rather than a disk.
+func Live(f string) bool { return f == ISO || f == PXE }
+
+// Ext is the file name extension of format f's output (a PXE output is a
+// folder).
 func Ext(f string) string {
 	if f == GCE {
 		return ".tar.gz"

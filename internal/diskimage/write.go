@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,6 +111,35 @@ func writeTable(d *disk.Disk, l Layout, bios bool) error {
 }
 
 func writeESP(d *disk.Disk, l Layout, files []ESPFile, epoch time.Time) error {
+	return writeFAT(d, l.Part(RoleESP).Number, l.Part(RoleESP).Start, "ESP", files, epoch)
+}
+
+// WriteFAT writes files into a new FAT32 filesystem image at dst, with no
+// partition table, just large enough for them: an ISO's El Torito EFI
+// boot image.
+func WriteFAT(dst, label string, files []ESPFile, epoch time.Time) (err error) {
+	// FAT32 needs 65525 clusters; go-diskfs makes 512-byte ones below
+	// 260 MiB. Each file rounds up to a cluster, each folder takes one.
+	size := int64(40 << 20)
+	for _, f := range files {
+		size += int64(len(f.Data)) + 4096
+	}
+	size = (size + 1<<20 - 1) &^ (1<<20 - 1)
+	d, err := diskfs.Create(dst, size, diskfs.SectorSize512)
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", dst, err)
+	}
+	defer func() {
+		if cerr := d.Close(); err == nil && cerr != nil {
+			err = fmt.Errorf("closing %s: %w", dst, cerr)
+		}
+	}()
+	return writeFAT(d, 0, 0, label, files, epoch)
+}
+
+// writeFAT makes a FAT32 filesystem on partition n of d (0: the whole
+// disk), which starts at byte off, and writes files into it.
+func writeFAT(d *disk.Disk, n int, off int64, label string, files []ESPFile, epoch time.Time) error {
 	// go-diskfs stamps FAT directory entries with timestamp.GetTime, which
 	// reads SOURCE_DATE_EPOCH from the environment.
 	prev, had := os.LookupEnv("SOURCE_DATE_EPOCH")
@@ -122,14 +152,15 @@ func writeESP(d *disk.Disk, l Layout, files []ESPFile, epoch time.Time) error {
 		}
 	}()
 	fs, err := d.CreateFilesystem(disk.FilesystemSpec{
-		Partition:    l.Part(RoleESP).Number,
+		Partition:    n,
 		FSType:       filesystem.TypeFat32,
-		VolumeLabel:  "ESP",
+		VolumeLabel:  label,
 		Reproducible: true,
 	})
 	if err != nil {
 		return err
 	}
+	files = slices.Clone(files)
 	sort.Slice(files, func(i, j int) bool { return files[i].Path < files[j].Path })
 	for _, f := range files {
 		if err := fs.Mkdir(path.Dir(f.Path)); err != nil {
@@ -151,7 +182,7 @@ func writeESP(d *disk.Disk, l Layout, files []ESPFile, epoch time.Time) error {
 	if err != nil {
 		return err
 	}
-	return fixFAT32(section{rw, l.Part(RoleESP).Start})
+	return fixFAT32(section{rw, off})
 }
 
 // section reads and writes a backend from an offset on.

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/diskformat"
@@ -114,6 +117,7 @@ func BenchmarkWarmBuild(b *testing.B) {
 	fmt.Printf("%-34s %10.1f MiB in %d programs\n", "kit programs", float64(kitBytes)/(1<<20), len(m.Kit.Components))
 	fmt.Printf("%-34s %10.1f MiB in %d images (OCI archives, gzip layers)\n", "kit images", float64(imagesBytes)/(1<<20), len(m.Kit.Images))
 	benchFormats(b, raw)
+	benchLive(b)
 }
 
 // benchFormats converts the default image into every other format, one
@@ -122,6 +126,9 @@ func benchFormats(b *testing.B, raw string) {
 	dir := b.TempDir()
 	o := diskformat.Options{Name: "default", Epoch: time.Unix(1767225600, 0).UTC(), Seed: "bench"}
 	for _, f := range diskformat.All[1:] {
+		if diskformat.Live(f) {
+			continue // benchLive's
+		}
 		dst := filepath.Join(dir, "default"+diskformat.Ext(f))
 		if f == diskformat.OVA {
 			o.VMDK = filepath.Join(dir, "default.vmdk")
@@ -140,4 +147,77 @@ func benchFormats(b *testing.B, raw string) {
 		b.ReportMetric(float64(fi.Size())/(1<<20), f+"-MiB")
 		fmt.Printf("%-34s %10.1f MiB (allocated %d MiB) in %.1f s\n", "output "+f, float64(fi.Size())/(1<<20), allocated>>20, secs)
 	}
+}
+
+// benchLive builds the default profile again, warm, with the live formats
+// only, and prints each one's size and the time the build took to write
+// it (its "converted" log line).
+func benchLive(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join(repoRoot(b), "profiles", "default.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var p map[string]any
+	if err := yaml.Unmarshal(data, &p); err != nil {
+		b.Fatal(err)
+	}
+	spec := p["spec"].(map[string]any)
+	outputs, _ := spec["outputs"].(map[string]any)
+	if outputs == nil {
+		outputs = map[string]any{}
+		spec["outputs"] = outputs
+	}
+	outputs["formats"] = []string{diskformat.ISO, diskformat.PXE}
+	if data, err = yaml.Marshal(p); err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	profile := filepath.Join(dir, "default.yaml")
+	if err := os.WriteFile(profile, data, 0o644); err != nil {
+		b.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	r := run(b, "build", "-p", profile, "--source-dir", repoRoot(b), "-o", out)
+	if r.code != 0 {
+		b.Fatalf("build with the live formats: %s", r.stderr)
+	}
+	secs := map[string]string{}
+	for _, l := range strings.Split(r.stderr, "\n") {
+		if strings.Contains(l, "msg=converted") {
+			f := logField(l, "format")
+			secs[f] = logField(l, "seconds")
+		}
+	}
+	var m struct {
+		Outputs []struct {
+			Format string `json:"format"`
+			Size   int64  `json:"size"`
+		} `json:"outputs"`
+	}
+	if data, err = os.ReadFile(filepath.Join(out, "default.manifest.json")); err != nil {
+		b.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &m); err != nil {
+		b.Fatal(err)
+	}
+	sizes := map[string]int64{}
+	for _, o := range m.Outputs {
+		sizes[o.Format] += o.Size
+	}
+	for _, f := range []string{diskformat.ISO, diskformat.PXE} {
+		if secs[f] == "" || sizes[f] == 0 {
+			b.Fatalf("no %s output in the build (seconds %q, %d bytes)", f, secs[f], sizes[f])
+		}
+		fmt.Printf("%-34s %10.1f MiB in %s s\n", "output "+f, float64(sizes[f])/(1<<20), secs[f])
+	}
+}
+
+// logField is a field's value in one slog text line.
+func logField(line, key string) string {
+	for _, f := range strings.Fields(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
 }

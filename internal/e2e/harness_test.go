@@ -28,11 +28,11 @@ var (
 	bins   = map[string]string{}
 )
 
-// TestMain removes the commands and the shared test image the tests
+// TestMain removes the commands and the shared test images the tests
 // built (the image's folder holds about 6 GB).
 func TestMain(m *testing.M) {
 	code := m.Run()
-	for _, dir := range []string{binDir, testImageDir} {
+	for _, dir := range []string{binDir, testBuild.dir, liveBuild.dir} {
 		if dir != "" {
 			os.RemoveAll(dir)
 		}
@@ -130,36 +130,51 @@ func sha256File(t testing.TB, path string) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
+// built is a profile's image, built once per test binary by whichever
+// test needs it first.
+type built struct {
+	profile string
+	once    sync.Once
+	dir     string
+	err     string
+}
+
 var (
-	testImageOnce sync.Once
-	testImageDir  string
-	testImageErr  string
+	testBuild = &built{profile: "profiles/test.yaml"}
+	liveBuild = &built{profile: "profiles/test-live.yaml"}
 )
 
 // testImage builds profiles/test.yaml once per test binary and returns its
 // output folder.
-func testImage(t testing.TB) string {
+func testImage(t testing.TB) string { return testBuild.get(t) }
+
+// liveImage builds profiles/test-live.yaml (the probe without the kit, as
+// an ISO and a PXE folder) once per test binary and returns its output
+// folder.
+func liveImage(t testing.TB) string { return liveBuild.get(t) }
+
+func (b *built) get(t testing.TB) string {
 	t.Helper()
 	needIntegration(t)
-	testImageOnce.Do(func() {
+	b.once.Do(func() {
 		dir, err := os.MkdirTemp("", "nodebake-e2e-out-")
 		if err != nil {
-			testImageErr = err.Error()
+			b.err = err.Error()
 			return
 		}
-		r := run(t, "build", "-p", "profiles/test.yaml", "-o", dir)
+		r := run(t, "build", "-p", b.profile, "-o", dir)
 		if r.code != 0 {
 			os.RemoveAll(dir)
-			testImageErr = r.stderr
+			b.err = r.stderr
 			return
 		}
 		t.Logf("build log:\n%s", r.stderr)
-		testImageDir = dir
+		b.dir = dir
 	})
-	if testImageErr != "" {
-		t.Fatalf("building the test image: %s", testImageErr)
+	if b.err != "" {
+		t.Fatalf("building %s: %s", b.profile, b.err)
 	}
-	return testImageDir
+	return b.dir
 }
 
 // readFile is a file's text, or "" when it cannot be read: for logs a

@@ -98,9 +98,11 @@ type imager struct {
 	tree     *rootfs.Tree   // the root being assembled
 	root     *rootfs.Result // the finished root
 	baked    *kit.Baked     // nil without a kit
+	boot     bootloader.Config
 	esp      []diskimage.ESPFile
 	cmdline  string
 	resolved *lock.Lock
+	rootImg  string // the root's squashfs, once the disk is written
 }
 
 // Execute builds the image of req.Profile, which must already be
@@ -219,7 +221,12 @@ func (im *imager) bootloader(context.Context) error {
 		im.esp = append(im.esp, diskimage.ESPFile{Path: f.Path, Data: f.Data})
 	}
 	im.cmdline = bootloader.Cmdline(cfg)
-	return im.root.DropBootFiles()
+	if err := im.root.MoveBootFiles(im.work); err != nil {
+		return err
+	}
+	cfg.Kernel, cfg.Initrd = im.root.Kernel, im.root.Initrd
+	im.boot = cfg
+	return nil
 }
 
 // manifest writes the image's record into the root and the work folder.
@@ -277,6 +284,7 @@ func (im *imager) writeDisk(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("the root filesystem: %w", err)
 	}
+	im.rootImg = sqfs
 	return diskimage.Write(ctx, im.run, im.rawPath(), im.layout, diskimage.Contents{
 		RootDir: im.root.Root, RootImage: sqfs, StateDir: im.root.State, ESP: im.esp, Epoch: im.epoch,
 		BIOSDir: bootloader.SyslinuxDir,
@@ -286,5 +294,5 @@ func (im *imager) writeDisk(ctx context.Context) error {
 func (im *imager) publish(ctx context.Context) error {
 	return publish(ctx, im.run, im.work, im.rawPath(), im.out, diskformat.Options{
 		Name: im.p.Metadata.Name, Epoch: im.epoch, Seed: im.p.Digest(), Firmware: im.p.Spec.Outputs.OVAFirmware,
-	})
+	}, im.writeLive)
 }

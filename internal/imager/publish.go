@@ -13,13 +13,17 @@ import (
 	"github.com/nodebake/nodebake/internal/command"
 	"github.com/nodebake/nodebake/internal/diskformat"
 	"github.com/nodebake/nodebake/internal/diskimage"
+	"github.com/nodebake/nodebake/internal/liveboot"
 	"github.com/nodebake/nodebake/internal/manifest"
 )
+
+// liveWriter writes a live output (diskformat.Live) at a temporary path.
+type liveWriter func(ctx context.Context, format, tmp string) error
 
 // publish converts and moves the finished outputs into place. Each is
 // first complete under a temporary name in the output folder, then
 // renamed; the manifest, which lists them with their sha256, goes last.
-func publish(ctx context.Context, run *command.Runner, work, raw string, out Result, o diskformat.Options) error {
+func publish(ctx context.Context, run *command.Runner, work, raw string, out Result, o diskformat.Options, live liveWriter) error {
 	if err := os.MkdirAll(filepath.Dir(out.Manifest), 0o755); err != nil {
 		return err
 	}
@@ -35,7 +39,7 @@ func publish(ctx context.Context, run *command.Runner, work, raw string, out Res
 	var moves []move
 	defer func() {
 		for _, m := range moves {
-			os.Remove(m.tmp)
+			os.RemoveAll(m.tmp)
 		}
 	}()
 	// Every conversion reads the raw disk, so it moves last; an OVA
@@ -50,7 +54,12 @@ func publish(ctx context.Context, run *command.Runner, work, raw string, out Res
 			o.VMDK = tmpOf(out, diskformat.VMDK)
 		}
 		start := time.Now()
-		if err := diskformat.Write(ctx, run, f, raw, tmp, o); err != nil {
+		write := func() error { return diskformat.Write(ctx, run, f, raw, tmp, o) }
+		if diskformat.Live(f) {
+			write = func() error { return live(ctx, f, tmp) }
+		}
+		if err := write(); err != nil {
+			os.RemoveAll(tmp)
 			return fmt.Errorf("writing %s: %w", filepath.Base(dst), err)
 		}
 		run.Log.Info("converted", "format", f, "seconds", fmt.Sprintf("%.1f", time.Since(start).Seconds()))
@@ -75,19 +84,30 @@ func publish(ctx context.Context, run *command.Runner, work, raw string, out Res
 		return err
 	}
 	// The outputs are hashed side by side: the raw disk alone is
-	// gigabytes of mostly zeros.
-	m.Outputs = make([]manifest.Output, len(moves))
-	errs := make([]error, len(moves))
+	// gigabytes of mostly zeros. A PXE folder is listed file by file.
+	type file struct{ format, path, name string }
+	var files []file
+	for _, mv := range moves {
+		if mv.format != diskformat.PXE {
+			files = append(files, file{mv.format, mv.tmp, filepath.Base(mv.dst)})
+			continue
+		}
+		for _, name := range liveboot.Files() {
+			files = append(files, file{mv.format, filepath.Join(mv.tmp, name), filepath.Base(mv.dst) + "/" + name})
+		}
+	}
+	m.Outputs = make([]manifest.Output, len(files))
+	errs := make([]error, len(files))
 	var wg sync.WaitGroup
-	for i, mv := range moves {
+	for i, f := range files {
 		wg.Go(func() {
-			fi, err := os.Stat(mv.tmp)
+			fi, err := os.Stat(f.path)
 			if err != nil {
 				errs[i] = err
 				return
 			}
-			sum, err := cache.FileSHA256(mv.tmp)
-			m.Outputs[i] = manifest.Output{Format: mv.format, File: filepath.Base(mv.dst), Size: fi.Size(), SHA256: sum}
+			sum, err := cache.FileSHA256(f.path)
+			m.Outputs[i] = manifest.Output{Format: f.format, File: f.name, Size: fi.Size(), SHA256: sum}
 			errs[i] = err
 		})
 	}

@@ -112,7 +112,7 @@ func TestValidateReportsEveryProblemWithItsPath(t *testing.T) {
 		{"ova firmware", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {formats: [ova], ovaFirmware: uefi}", 1),
 			[]string{`spec.outputs.ovaFirmware: must be efi or bios, not "uefi"`}},
 		{"outputs and epoch", strings.Replace(validDoc, "spec: {}", "spec:\n  outputs: {formats: [vmdk, vdi, vmdk], ovaFirmware: efi}\n  sourceDateEpoch: 5", 1),
-			[]string{"spec.outputs.ovaFirmware: applies to the ova format", `spec.outputs.formats[1]: must be one of raw, qcow2, vhd, vmdk, ova, gce, not "vdi"`, `spec.outputs.formats[2]: "vmdk" is named twice`, "spec.sourceDateEpoch: must be at least 315532800"}},
+			[]string{"spec.outputs.ovaFirmware: applies to the ova format", `spec.outputs.formats[1]: must be one of raw, qcow2, vhd, vmdk, ova, gce, iso, pxe, not "vdi"`, `spec.outputs.formats[2]: "vmdk" is named twice`, "spec.sourceDateEpoch: must be at least 315532800"}},
 		{"epoch past squashfs", strings.Replace(validDoc, "spec: {}", "spec:\n  sourceDateEpoch: 4294967296", 1),
 			[]string{"spec.sourceDateEpoch: must be at most 4294967295 (2106-02-07"}},
 		{"sizes past the layout", strings.Replace(validDoc, "spec: {}", "spec:\n  disk: {rootSize: 4194304TiB, stateSize: 17TiB}", 1),

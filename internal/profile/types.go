@@ -78,7 +78,8 @@ type Units struct {
 type Outputs struct {
 	Dir string `json:"dir"`
 	// Formats are any of diskformat.All: raw, qcow2, vhd (Azure), vmdk
-	// (stream-optimized), ova (vSphere) and gce (disk.raw in a tar.gz).
+	// (stream-optimized), ova (vSphere), gce (disk.raw in a tar.gz), iso
+	// (a hybrid ISO for CD or USB stick) and pxe (a folder for iPXE).
 	Formats []string `json:"formats"`
 	// OVAFirmware is the firmware the OVA's descriptor declares: efi
 	// (when empty) or bios. The disk boots on both.

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,11 +89,17 @@ type Network struct {
 	Tap string
 	// MAC is the guest NIC's MAC address (socket and tap modes).
 	MAC string
+	// pxe are the user network's options of a PXE boot (pxeBoot).
+	pxe string
 }
 
 // VM is one virtual machine to boot.
 type VM struct {
-	Image     string // raw or qcow2, opened read-only as the overlay's backing file
+	// Image is a disk image (raw or qcow2, opened read-only as the
+	// overlay's backing file), an ISO (the CD-ROM) or a PXE folder
+	// (booted over the first network); a live boot's disk is blank, of
+	// DiskSize bytes, and there is none when DiskSize is 0.
+	Image     string
 	Ignition  string // file passed through fw_cfg, if any
 	MemoryMiB int
 	CPUs      int
@@ -113,6 +120,12 @@ type VM struct {
 	// WorkDir holds the overlay and the firmware variables; it is made
 	// and removed by Run when empty.
 	WorkDir string
+	// Disk, for a live boot, is a disk image (raw or qcow2) the guest
+	// gets on an overlay, instead of a blank disk.
+	Disk string
+	// KernelArgs are more kernel arguments for a PXE boot (its chain
+	// script sets them for the PXE folder's script).
+	KernelArgs string
 	// Keep keeps WorkDir's disk: a later Run with the same WorkDir boots
 	// the disk as the last one left it, as a machine powered on again
 	// does. The guest's flushes then reach the disk (cache=writeback), so
@@ -139,7 +152,10 @@ func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out 
 	if vm.Keep && vm.SerialLog != "" {
 		from = logSize(vm.SerialLog)
 	}
-	args, err := prepare(ctx, run, vm)
+	// What prepare serves (a PXE folder) lives as long as this boot.
+	serveCtx, stopServing := context.WithCancel(ctx)
+	defer stopServing()
+	args, err := prepare(serveCtx, run, vm)
 	if err != nil {
 		return err
 	}
@@ -211,17 +227,33 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 			"-drive", "if=pflash,format=raw,unit=0,readonly=on,file="+code,
 			"-drive", "if=pflash,format=raw,unit=1,file="+varsCopy)
 	}
-	args = append(args,
-		"-drive", "if=virtio,format=qcow2,cache="+cache+",file="+overlay,
-		"-device", "virtio-rng-pci")
+	kind := Kind(image)
+	if kind == KindDisk || vm.DiskSize > 0 || vm.Disk != "" {
+		args = append(args, "-drive", "if=virtio,format=qcow2,cache="+cache+",file="+qemuPath(overlay))
+	}
+	args = append(args, "-device", "virtio-rng-pci")
 	if _, err := os.Stat(overlay); err == nil && vm.Keep {
 		// Powered on again: the disk and the firmware's variables are
 		// as the last boot left them.
 		if _, err := os.Stat(varsCopy); err != nil && code != "" {
 			return nil, fmt.Errorf("the kept disk's firmware variables: %w", err)
 		}
-	} else if err := newDisk(ctx, run, vm, image, vars, varsCopy, overlay); err != nil {
+	} else if err := newDisk(ctx, run, vm, kind, image, vars, varsCopy, overlay); err != nil {
 		return nil, err
+	}
+	switch kind {
+	case KindISO:
+		args = append(args, cdromArgs(image)...)
+	case KindPXE:
+		if len(vm.Networks) == 0 || vm.Networks[0].Mode != "user" {
+			return nil, errPXENetwork
+		}
+		opts, err := pxeBoot(ctx, image, vm.WorkDir, vm.KernelArgs)
+		if err != nil {
+			return nil, err
+		}
+		vm.Networks = slices.Clone(vm.Networks)
+		vm.Networks[0].pxe = opts
 	}
 
 	args = append(args, vm.Accel.args()...)
@@ -254,7 +286,7 @@ func prepare(ctx context.Context, run *command.Runner, vm VM) ([]string, error) 
 
 // newDisk copies the firmware's variables and makes the overlay that
 // holds everything the guest writes.
-func newDisk(ctx context.Context, run *command.Runner, vm VM, image, vars, varsCopy, overlay string) error {
+func newDisk(ctx context.Context, run *command.Runner, vm VM, kind, image, vars, varsCopy, overlay string) error {
 	if vars != "" {
 		data, err := os.ReadFile(vars)
 		if err != nil {
@@ -263,6 +295,14 @@ func newDisk(ctx context.Context, run *command.Runner, vm VM, image, vars, varsC
 		if err := os.WriteFile(varsCopy, data, 0o600); err != nil {
 			return err
 		}
+	}
+	switch {
+	case kind != KindDisk && vm.Disk != "":
+		image = vm.Disk
+	case kind != KindDisk && vm.DiskSize > 0:
+		return blankDisk(ctx, run, overlay, vm.DiskSize)
+	case kind != KindDisk:
+		return nil
 	}
 	format := "raw"
 	if strings.HasSuffix(image, ".qcow2") {
@@ -306,6 +346,10 @@ func networkArgs(i int, n Network) ([]string, error) {
 		netdev := "user,id=" + id + ",restrict=on"
 		for _, f := range n.Forwards {
 			netdev += fmt.Sprintf(",hostfwd=tcp:%s:%d-:%d", f.Host.Addr(), f.Host.Port(), f.Guest)
+		}
+		if n.pxe != "" {
+			netdev += n.pxe
+			dev += ",bootindex=0"
 		}
 		return []string{"-netdev", netdev, "-device", dev}, nil
 	case "socket":

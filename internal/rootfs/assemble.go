@@ -41,11 +41,16 @@ type Result struct {
 	Added         []AddedFile
 }
 
-// DropBootFiles removes the kernel and the initramfs from the root once
-// they are on the ESP, which boots them: the root keeps only the kernel's
-// modules and config.
-func (r *Result) DropBootFiles() error {
-	return errors.Join(os.Remove(r.Kernel), os.Remove(r.Initrd))
+// MoveBootFiles moves the kernel and the initramfs out of the root into
+// dir once the boot loader has them (the ESP and the live media boot
+// them): the root keeps only the kernel's modules and config.
+func (r *Result) MoveBootFiles(dir string) error {
+	kernel, initrd := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
+	if err := errors.Join(os.Rename(r.Kernel, kernel), os.Rename(r.Initrd, initrd)); err != nil {
+		return err
+	}
+	r.Kernel, r.Initrd = kernel, initrd
+	return nil
 }
 
 // LockPackages are the root's packages as the lock pins them.

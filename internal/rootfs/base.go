@@ -23,7 +23,7 @@ import (
 // Debian's minbase. The profile's packages are added to them.
 var RequiredPackages = []string{
 	"systemd", "systemd-sysv", "udev", "dbus", "libpam-systemd",
-	"linux-image-amd64", "initramfs-tools", "kmod",
+	"linux-image-amd64", "initramfs-tools", "kmod", "busybox",
 	"systemd-boot-efi", "systemd-timesyncd", "systemd-resolved",
 	"iproute2", "iptables", "nftables", "conntrack", "ethtool", "socat", "ebtables",
 	"ca-certificates", "openssh-server", "zstd", "gettext-base",
@@ -111,7 +111,8 @@ func Base(ctx context.Context, run *command.Runner, c *cache.Cache, spec BaseSpe
 		"--mode=root", "--variant=minbase", "--format=tar",
 		"--include=" + strings.Join(spec.packages(), ","),
 		"--aptopt=Acquire::Retries \"3\"",
-		"--setup-hook=mkdir -p \"$1/etc/initramfs-tools/scripts/local-bottom\" \"$1/etc/initramfs-tools/hooks\"",
+		"--setup-hook=mkdir -p \"$1/etc/initramfs-tools/scripts/local-top\" \"$1/etc/initramfs-tools/scripts/local-bottom\" \"$1/etc/initramfs-tools/hooks\"",
+		"--setup-hook=copy-in " + filepath.Join(hooks, "nodebake-live") + " /etc/initramfs-tools/scripts/local-top/",
 		"--setup-hook=copy-in " + filepath.Join(hooks, "nodebake-state") + " /etc/initramfs-tools/scripts/local-bottom/",
 		"--setup-hook=copy-in " + filepath.Join(hooks, "nodebake") + " /etc/initramfs-tools/hooks/",
 	}
