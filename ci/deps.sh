@@ -28,6 +28,10 @@ libxml2-utils
 syslinux
 syslinux-common
 mtools
+xorriso
+isolinux
+ipxe-qemu
+socat
 "
 missing=""
 for p in $packages; do

@@ -55,3 +55,54 @@ func TestBothFirmwaresBootOneEntry(t *testing.T) {
 		t.Errorf("SYSLINUX does not boot its one label at once:\n%s", byPath[SyslinuxDir+"/syslinux.cfg"])
 	}
 }
+
+// TestLiveBootsOneCommandLine: a live boot's systemd-boot entry, SYSLINUX
+// label and iPXE script boot the same command line, which names the
+// live root and both sha256 sums and no disk partition; the iPXE one
+// fetches from ${base-url} and configures the network.
+func TestLiveBootsOneCommandLine(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{efiBinary, "vmlinuz", "initrd.img"} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
+		os.WriteFile(filepath.Join(dir, p), []byte(p), 0o644)
+	}
+	c := Config{
+		Title: "nodebake test", RootDir: dir, Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"),
+		RootUUID: "r-uuid", StateUUID: "s-uuid", Cmdline: []string{"console=ttyS0,115200"},
+		Live: &Live{Source: "LABEL=NODEBAKE_X", RootSHA256: "aaaa", StateSHA256: "bbbb"},
+	}
+	files, err := Files(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string][]byte{}
+	for _, f := range files {
+		byPath[f.Path] = f.Data
+	}
+	entry, syslinux := fields(byPath[EntryPath]), fields(byPath[SyslinuxDir+"/syslinux.cfg"])
+	want := "root=/dev/loop0 rootfstype=squashfs ro nodebake.live=LABEL=NODEBAKE_X nodebake.live.sha256=aaaa nodebake.live.state.sha256=bbbb systemd.gpt_auto=0 console=ttyS0,115200"
+	if entry["options"] != want || syslinux["append"] != want {
+		t.Errorf("systemd-boot %q, SYSLINUX %q, want %q", entry["options"], syslinux["append"], want)
+	}
+	script := string(IPXE(c))
+	if !strings.HasPrefix(script, "#!ipxe\n") {
+		t.Fatalf("not an iPXE script:\n%s", script)
+	}
+	var kernel string
+	for _, l := range strings.Split(script, "\n") {
+		if strings.HasPrefix(l, "kernel ") {
+			kernel = l
+		}
+	}
+	ipxeWant := "kernel ${base-url}vmlinuz initrd=initrd.img " + strings.Replace(want, "LABEL=NODEBAKE_X", "${base-url}", 1)
+	ipxeWant = strings.Replace(ipxeWant, "systemd.gpt_auto=0", "systemd.gpt_auto=0 ip=dhcp", 1) + " ${nodebake-args}"
+	if kernel != ipxeWant {
+		t.Errorf("iPXE boots\n%s\nwant\n%s", kernel, ipxeWant)
+	}
+	if !strings.Contains(script, "initrd ${base-url}initrd.img\n") || !strings.Contains(script, "isset ${base-url} || goto no-base-url") {
+		t.Errorf("iPXE script:\n%s", script)
+	}
+	if c.Live.Source != "LABEL=NODEBAKE_X" || c.Live.Network {
+		t.Errorf("IPXE changed its caller's config: %+v", c.Live)
+	}
+}

@@ -48,11 +48,11 @@ func TestRebuildIsBitForBitIdentical(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(entries) != 7 {
+	if len(entries) != 9 {
 		var names []string
 		for _, e := range entries {
 			names = append(names, e.Name())
 		}
-		t.Errorf("output folder holds %v, want exactly the six formats and the manifest", names)
+		t.Errorf("output folder holds %v, want exactly the eight formats and the manifest", names)
 	}
 }

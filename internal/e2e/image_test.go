@@ -144,7 +144,8 @@ func TestImageFormats(t *testing.T) {
 		t.Logf("%s: %d MiB", o.File, o.Size>>20)
 	}
 	slices.Sort(formats)
-	if want := []string{"gce", "ova", "qcow2", "raw", "vhd", "vmdk"}; !slices.Equal(formats, want) {
+	formats = slices.Compact(formats) // a PXE folder is listed file by file
+	if want := []string{"gce", "iso", "ova", "pxe", "qcow2", "raw", "vhd", "vmdk"}; !slices.Equal(formats, want) {
 		t.Errorf("the manifest lists %v, want %v", formats, want)
 	}
 	size, _ := os.Stat(raw)
@@ -164,6 +165,32 @@ func TestImageFormats(t *testing.T) {
 			}
 		})
 	}
+	t.Run("live", func(t *testing.T) {
+		// The ISO and the PXE folder boot the disk's own root squashfs.
+		dir := t.TempDir()
+		tool(t, "xorriso", "-osirrox", "on", "-indev", filepath.Join(out, "test.iso"), "-extract", "/nodebake", dir)
+		root := filepath.Join(dir, "root.squashfs")
+		fi, err := os.Stat(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		part := inspectImage(t, raw).Partitions[1]
+		fromDisk := filepath.Join(t.TempDir(), "root-a")
+		tool(t, "dd", "if="+raw, "of="+fromDisk, "bs=1M", "iflag=skip_bytes,count_bytes", fmt.Sprintf("skip=%d", part.Start), fmt.Sprintf("count=%d", fi.Size()))
+		if sum := sha256File(t, root); sum != sha256File(t, fromDisk) || sum != sha256File(t, filepath.Join(out, "test.pxe", "root.squashfs")) {
+			t.Errorf("the ISO's, the PXE folder's and the disk's root filesystems differ")
+		}
+		list := tool(t, "unsquashfs", "-l", filepath.Join(dir, "state.squashfs"))
+		if !strings.Contains(list, "squashfs-root/lib/dpkg/status") {
+			t.Errorf("the state seed holds no dpkg status:\n%s", tail(list, 2000))
+		}
+		report := tool(t, "xorriso", "-indev", filepath.Join(out, "test.iso"), "-report_el_torito", "plain")
+		for _, want := range []string{"El Torito boot img :   1  BIOS", "El Torito boot img :   2  UEFI"} {
+			if !strings.Contains(report, want) {
+				t.Errorf("no %q in the ISO's El Torito catalog:\n%s", want, report)
+			}
+		}
+	})
 	t.Run("ova", func(t *testing.T) {
 		ova := filepath.Join(out, "test.ova")
 		if got := strings.Fields(tool(t, "tar", "-tf", ova)); !slices.Equal(got, []string{"test.ovf", "test.mf", "test.vmdk"}) {
