@@ -18,14 +18,20 @@ func fields(data []byte) map[string]string {
 	return out
 }
 
-// TestBothFirmwaresBootOneEntry: systemd-boot's entry and SYSLINUX's
-// label boot the same kernel and initramfs with the same command line.
-func TestBothFirmwaresBootOneEntry(t *testing.T) {
+// bootFiles makes a root with systemd-boot, a kernel and an initramfs.
+func bootFiles(t *testing.T) string {
 	dir := t.TempDir()
 	for _, p := range []string{efiBinary, "vmlinuz", "initrd.img"} {
 		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
 		os.WriteFile(filepath.Join(dir, p), []byte(p), 0o644)
 	}
+	return dir
+}
+
+// TestBothFirmwaresBootOneEntry: systemd-boot's entry and SYSLINUX's
+// label boot the same kernel and initramfs with the same command line.
+func TestBothFirmwaresBootOneEntry(t *testing.T) {
+	dir := bootFiles(t)
 	files, err := Files(Config{
 		Title: "nodebake test", RootDir: dir, Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"),
 		RootUUID: "r-uuid", StateUUID: "s-uuid", Cmdline: []string{"console=ttyS0,115200"},
@@ -61,11 +67,7 @@ func TestBothFirmwaresBootOneEntry(t *testing.T) {
 // live root and both sha256 sums and no disk partition; the iPXE one
 // fetches from ${base-url} and configures the network.
 func TestLiveBootsOneCommandLine(t *testing.T) {
-	dir := t.TempDir()
-	for _, p := range []string{efiBinary, "vmlinuz", "initrd.img"} {
-		os.MkdirAll(filepath.Dir(filepath.Join(dir, p)), 0o755)
-		os.WriteFile(filepath.Join(dir, p), []byte(p), 0o644)
-	}
+	dir := bootFiles(t)
 	c := Config{
 		Title: "nodebake test", RootDir: dir, Kernel: filepath.Join(dir, "vmlinuz"), Initrd: filepath.Join(dir, "initrd.img"),
 		RootUUID: "r-uuid", StateUUID: "s-uuid", Cmdline: []string{"console=ttyS0,115200"},

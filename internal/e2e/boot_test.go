@@ -236,14 +236,7 @@ func checkProbeOn(t *testing.T, boots map[int]map[string]string, firmware string
 			t.Errorf("boot %d: machine-id %q", n, b["machine_id"])
 		}
 	}
-	if boots[1]["machine_id"] != boots[2]["machine_id"] {
-		t.Errorf("machine-id changed across the reboot: %s, then %s", boots[1]["machine_id"], boots[2]["machine_id"])
-	}
-	marker := boots[1]["marker_written"]
-	if marker == "" || boots[2]["marker_var"] != marker || boots[2]["marker_etc"] != marker {
-		t.Errorf("state did not survive the reboot: wrote %q, read %q from /var and %q from /etc",
-			marker, boots[2]["marker_var"], boots[2]["marker_etc"])
-	}
+	checkSurvived(t, boots)
 }
 
 func tail(s string, n int) string {

@@ -160,8 +160,8 @@ func checkLive(t *testing.T, boots map[int]map[string]string, firmware, varFS st
 	}
 }
 
-// checkSurvived checks that a live node's state on its disk outlived a
-// reboot: the probe's marker in /var and /etc, and the machine-id.
+// checkSurvived checks that a node's state outlived a reboot: the probe's
+// marker in /var and /etc, and the machine-id.
 func checkSurvived(t *testing.T, boots map[int]map[string]string) {
 	t.Helper()
 	if boots[1]["machine_id"] != boots[2]["machine_id"] {
