@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
 // withUnit adds a script and an enabled unit that runs it to a config.
@@ -42,6 +44,54 @@ func withUnit(t testing.TB, ign []byte, unit, path, script string) []byte {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// durablePatches are the cluster test's patches with etcd's fsync left on:
+// there etcd skips it (`--unsafe-no-fsync`, its data being on a throwaway
+// disk), and a power cut then tears its write-ahead log, which no node
+// does. A power cut must meet etcd as it runs on a real node.
+func durablePatches(t testing.TB, dir string) string {
+	t.Helper()
+	src := filepath.Join(repoRoot(t), "internal", "e2e", "testdata", "cluster", "patches")
+	dst := filepath.Join(dir, "patches")
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dropped := 0
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.HasSuffix(e.Name(), "+json.yaml") {
+			var ops []map[string]any
+			if err := yaml.Unmarshal(data, &ops); err != nil {
+				t.Fatalf("%s: %v", e.Name(), err)
+			}
+			kept := ops[:0]
+			for _, op := range ops {
+				if op["value"] == "--unsafe-no-fsync" {
+					dropped++
+					continue
+				}
+				kept = append(kept, op)
+			}
+			if data, err = yaml.Marshal(kept); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if dropped != 1 {
+		t.Fatalf("the cluster test's patches turn etcd's fsync off %d times, want once", dropped)
+	}
+	return dst
 }
 
 // machine is a VM whose disk outlives each boot (imagebuild boot
@@ -200,8 +250,13 @@ func TestLongPowerCut(t *testing.T) {
 		{name: "worker-1", role: "join", ip: "10.10.0.2", mac: "52:54:00:10:00:02"},
 	}
 	machines := make([]*machine, len(nodes))
+	patches := durablePatches(t, dir)
 	for i, n := range nodes {
-		ign := renderClusterConfig(t, dir, n, nodes[0].ip, token, crt, key)
+		var extra []string
+		if n.role == "init" {
+			extra = []string{"--patches", patches}
+		}
+		ign := renderClusterConfig(t, dir, n, nodes[0].ip, token, crt, key, extra...)
 		ign = withProbe(t, ign, script("powercut/probe.sh"), script("cluster/watch.sh"))
 		ign = withUnit(t, ign, "nodebake-powercut-marker.service", "/etc/nodebake-test/marker", script("powercut/marker.sh"))
 		ignPath := filepath.Join(dir, n.name+".ign")
