@@ -61,6 +61,8 @@ func WriteISO(ctx context.Context, run *command.Runner, dst string, m Media, epo
 	args := []string{
 		"-as", "mkisofs", "-quiet", "-output", dst,
 		"-volid", m.VolumeID(), "-rational-rock", "-iso-level", "3", "-graft-points",
+		// SOURCE_DATE_EPOCH alone keeps each file's time from the disk.
+		"--set_all_file_dates", epoch.UTC().Format("Jan _2 15:04:05 UTC 2006"),
 		// BIOS: ISOLINUX from the CD's El Torito catalog, or from the
 		// MBR on a USB stick.
 		"-eltorito-boot", path.Join(dir, "isolinux.bin"), "-eltorito-catalog", path.Join(dir, "boot.cat"),
@@ -74,8 +76,8 @@ func WriteISO(ctx context.Context, run *command.Runner, dst string, m Media, epo
 		path.Join(bootloader.LiveDir, bootloader.RootImage) + "=" + m.Root,
 		path.Join(bootloader.LiveDir, bootloader.StateSeed) + "=" + m.State,
 	}
-	// xorriso takes every date from SOURCE_DATE_EPOCH: the volume's,
-	// each file's and the GPT's.
+	// xorriso takes the volume's dates, the GPT's GUIDs and the boot
+	// catalog's time from SOURCE_DATE_EPOCH.
 	if _, err := run.Run(ctx, command.Cmd{
 		Name: "xorriso", Args: args,
 		Env: []string{"SOURCE_DATE_EPOCH=" + strconv.FormatInt(epoch.Unix(), 10)},

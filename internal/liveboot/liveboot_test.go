@@ -108,6 +108,13 @@ func TestISO(t *testing.T) {
 	if out, err := exec.Command("fsck.vfat", "-n", filepath.Join(ex, "efiboot.img")).CombinedOutput(); err != nil {
 		t.Errorf("fsck.vfat efiboot.img: %v\n%s", err, out)
 	}
+	// Again, a second later and with every input file newer: the files'
+	// own times must not reach the ISO.
+	time.Sleep(1100 * time.Millisecond)
+	for _, p := range []string{m.Root, m.State, m.Boot.Kernel} {
+		now := time.Now()
+		os.Chtimes(p, now, now)
+	}
 	again := filepath.Join(dir, "b.iso")
 	if err := WriteISO(context.Background(), run, again, m, epoch); err != nil {
 		t.Fatal(err)
