@@ -217,3 +217,42 @@ func TestALockOfAnotherProfileIsRefused(t *testing.T) {
 		t.Errorf("the profile was overwritten: %q", data)
 	}
 }
+
+// TestBootRefusesLiveFlagsWhereTheyDoNotApply: --disk is for an ISO or a
+// PXE folder and must be a file; --kernel-args is for a PXE folder and has
+// no control characters. Each is bad input before anything is probed.
+func TestBootRefusesLiveFlagsWhereTheyDoNotApply(t *testing.T) {
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "x.iso")
+	data := make([]byte, 40960)
+	copy(data[32769:], "CD001")
+	if err := os.WriteFile(iso, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pxe := filepath.Join(dir, "x.pxe")
+	os.Mkdir(pxe, 0o755)
+	for _, name := range []string{"boot.ipxe", "vmlinuz", "initrd.img", "root.squashfs", "state.squashfs"} {
+		os.WriteFile(filepath.Join(pxe, name), []byte(name), 0o644)
+	}
+	qcow2 := filepath.Join(dir, "x.qcow2")
+	os.WriteFile(qcow2, []byte("QFI\xfb"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{qcow2, "--disk", iso}, "--disk: a disk image boots its own disk"},
+		{[]string{iso, "--disk", dir}, "--disk " + dir + ": not a regular file"},
+		{[]string{iso, "--kernel-args", "nodebake.state=/dev/vda"}, "--kernel-args: for a PXE folder only"},
+		{[]string{pxe, "--kernel-args", "a\nb"}, "--kernel-args: control characters"},
+		{[]string{filepath.Join(dir, "empty.pxe")}, "no such file"},
+	} {
+		code, out := execute(t, append([]string{"boot"}, tc.args...)...)
+		if code != exitBadInput || !strings.Contains(out, tc.want) || strings.Contains(out, "accelerator") {
+			t.Errorf("boot %q: exit %d: %s", tc.args, code, out)
+		}
+	}
+	os.Remove(filepath.Join(pxe, "state.squashfs"))
+	if code, out := execute(t, "boot", pxe); code != exitBadInput || !strings.Contains(out, "not a nodebake disk image: a PXE folder holds") {
+		t.Errorf("boot of a PXE folder without its state seed: exit %d: %s", code, out)
+	}
+}
