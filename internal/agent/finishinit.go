@@ -27,9 +27,13 @@ type InitFinish struct {
 	// Damaged are the files kubeadm had written that a power cut left
 	// empty or unreadable; the agent removed them, and the phases made
 	// them again.
-	Damaged  []string  `json:"damaged,omitempty"`
-	Started  time.Time `json:"started"`
-	Finished time.Time `json:"finished,omitzero"`
+	Damaged []string `json:"damaged,omitempty"`
+	// EtcdAfresh says etcd's data was removed and etcd started afresh:
+	// a cut had left its log with no entry, and such a member never
+	// elects a leader (etcdLogEmpty).
+	EtcdAfresh bool      `json:"etcdAfresh,omitempty"`
+	Started    time.Time `json:"started"`
+	Finished   time.Time `json:"finished,omitzero"`
 }
 
 // adminConf is the kubeconfig kubeadm init's kubeconfig phase writes.
@@ -143,6 +147,9 @@ func (a *Agent) finishInit(ctx context.Context, cause string) error {
 		OnRetry: func(attempt int, err error, wait time.Duration) {
 			a.Log.Warn("finishing init: not yet", "attempt", attempt, "retry_in", wait.String(), "error", kubeadm.Reason(err))
 		}}
+	if err := a.etcdAfresh(ctx); err != nil {
+		return fmt.Errorf("finishing kubeadm init: %w", err)
+	}
 	if err := a.initPhases(ctx, policy, startPhases()); err != nil {
 		return err
 	}
@@ -157,6 +164,24 @@ func (a *Agent) finishInit(ctx context.Context, cause string) error {
 	}
 	f.Finished = a.now()
 	a.console("kubeadm init finished phase by phase: %s", strings.Join(f.Phases, ", "))
+	return a.save()
+}
+
+// etcdAfresh starts etcd afresh when its log holds no entry (see
+// etcdLogEmpty); its etcd phase is then run again.
+func (a *Agent) etcdAfresh(ctx context.Context) error {
+	empty, err := etcdLogEmpty(a.path(etcdWALDir))
+	if err != nil || !empty {
+		return err
+	}
+	f := a.st.InitFinish
+	a.Log.Warn("finishing init: etcd's log holds no entry; a member cut off before its first one never elects a leader, so etcd starts afresh")
+	a.console("etcd's log holds no entry (cut before its first write): it could never elect a leader; etcd starts afresh")
+	if err := a.restartEtcdAfresh(ctx); err != nil {
+		return err
+	}
+	f.EtcdAfresh = true
+	f.Phases = slices.DeleteFunc(f.Phases, func(p string) bool { return p == "etcd local" })
 	return a.save()
 }
 

@@ -79,6 +79,7 @@ type fakeNode struct {
 	notReady int
 	// onPhase, when set, is told of each init phase as it starts.
 	onPhase func(phase string)
+	onInit  func() // after init wrote the control plane
 	// paths are the kubeadm configurations init and join were given.
 	paths []string
 	// scripts are the scripts of Cluster API's commands run, as their
@@ -149,6 +150,9 @@ func (f *fakeNode) Init(_ context.Context, path string, _ bool) error {
 	}
 	f.call("init")
 	f.controlPlane()
+	if f.onInit != nil {
+		f.onInit()
+	}
 	return f.initErr
 }
 
@@ -218,6 +222,11 @@ func (f *fakeNode) WaitNode(_ context.Context, _, _, condition string) error {
 	if condition == "Ready" {
 		f.touch("/etc/cni/net.d/10-flannel.conflist")
 	}
+	return nil
+}
+
+func (f *fakeNode) StopContainers(_ context.Context, name string) error {
+	f.call("stop " + name)
 	return nil
 }
 

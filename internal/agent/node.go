@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -61,6 +62,9 @@ type Cluster interface {
 	APIServerReady(ctx context.Context, kubeconfig string) error
 	Join(ctx context.Context, path string) error
 	Reset(ctx context.Context) error
+	// StopContainers stops the running containers of that name, and
+	// fails if one still runs after.
+	StopContainers(ctx context.Context, name string) error
 	ApplyManifest(ctx context.Context, kubeconfig, path string) error
 	// Commands runs a bash script of Cluster API's preKubeadmCommands or
 	// postKubeadmCommands, with env added to the environment.
@@ -236,6 +240,34 @@ func (n *LiveNode) Join(ctx context.Context, path string) error {
 }
 
 func (n *LiveNode) Reset(ctx context.Context) error { return n.Kubeadm.Reset(ctx) }
+
+// StopContainers stops the running containers named name through the CRI,
+// again while the kubelet has one to start from a pod it still knew
+// (up to 2 minutes), until none runs.
+func (n *LiveNode) StopContainers(ctx context.Context, name string) error {
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		out, err := n.Run.Run(ctx, command.Cmd{Name: "crictl", Args: []string{"ps", "-q", "--name", "^" + regexp.QuoteMeta(name) + "$"}})
+		if err != nil {
+			return err
+		}
+		ids := strings.Fields(string(out))
+		if len(ids) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: %d containers still running", name, len(ids))
+		}
+		if _, err := n.Run.Run(ctx, command.Cmd{Name: "crictl", Args: append([]string{"stop", "--timeout", "30"}, ids...)}); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
 
 // UnitActiveSince reads systemd's ActiveEnterTimestampMonotonic of unit.
 func (n *LiveNode) UnitActiveSince(ctx context.Context, unit string) (float64, error) {

@@ -275,7 +275,9 @@ func (a *Agent) kubeadm(ctx context.Context) error {
 		return fmt.Errorf("%w this agent did not start; inspect it and run kubeadm reset by hand, then remove %s", ErrPartialInit, StatusPath)
 	}
 	if a.st.KubeadmStarted || a.hasLeftovers() {
-		if kc.Role == kubeadm.RoleInit && a.exists(etcdData) && a.st.KubeadmStarted {
+		// An init being finished stays so, also while etcd starts afresh
+		// with no data (restartEtcdAfresh).
+		if kc.Role == kubeadm.RoleInit && a.st.KubeadmStarted && (a.exists(etcdData) || a.st.InitFinish != nil) {
 			return a.finished(a.finishInit(ctx, "an earlier run's kubeadm init was cut short"))
 		}
 		if a.hasLeftovers() {

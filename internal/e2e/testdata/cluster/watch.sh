@@ -18,9 +18,14 @@ while sleep 120; do
 		else
 			journalctl -b -u kubelet -n 4 -o cat | cut -c1-300
 		fi
-		# This node's containers that exited, and why: the end of the
-		# log of each (an init container's exit is the normal one).
-		crictl ps -a --state exited 2>&1 | tail -n +2 | cut -c1-200
+		# This node's containers, and etcd's last words: a control plane
+		# whose API server cannot reach etcd shows why here.
+		crictl ps -a 2>&1 | tail -n +2 | cut -c1-200
+		for id in $(crictl ps -q --name '^etcd$' 2>/dev/null | head -1); do
+			crictl logs --tail 8 "$id" 2>&1 | cut -c1-400 | sed "s/^/log etcd (running): /"
+		done
+		# The containers that exited, and why: the end of the log of each
+		# (an init container's exit is the normal one).
 		for id in $(crictl ps -a --state exited -q 2>/dev/null | head -4); do
 			name=$(crictl inspect -o go-template --template '{{.status.metadata.name}}' "$id" 2>/dev/null)
 			case "$name" in install-cni*) continue ;; esac

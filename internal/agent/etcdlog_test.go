@@ -1,0 +1,102 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/binary"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// walRecord frames one walpb.Record as etcd's WAL encoder does: the
+// length in 8 bytes, the padding to 8 bytes noted in its top byte.
+func walRecord(typ byte, data string) []byte {
+	rec := []byte{0x08, typ, 0x10, 0x7f}
+	if data != "" {
+		rec = append(append(rec, 0x1a, byte(len(data))), data...)
+	}
+	pad := (8 - len(rec)%8) % 8
+	field := uint64(len(rec))
+	if pad > 0 {
+		field |= uint64(0x80|pad) << 56
+	}
+	out := binary.LittleEndian.AppendUint64(nil, field)
+	return append(append(out, rec...), make([]byte, pad)...)
+}
+
+// walStart is what etcd writes when it creates its log: the metadata,
+// the CRC and the empty snapshot's record, then preallocated zeros.
+func walStart() []byte {
+	return slices.Concat(walRecord(1, "cluster"), walRecord(4, ""), walRecord(5, "snapshot"))
+}
+
+func writeWAL(t *testing.T, dir string, files ...[]byte) {
+	t.Helper()
+	os.MkdirAll(dir, 0o700)
+	for i, data := range files {
+		name := filepath.Join(dir, strings.Repeat("0", 15)+string(rune('0'+i))+"-0000000000000000.wal")
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestEtcdLogEmpty(t *testing.T) {
+	zeros := make([]byte, 4096)
+	for _, tc := range []struct {
+		name  string
+		files [][]byte
+		want  bool
+	}{
+		{"no log at all", nil, false},
+		{"created, no entry", [][]byte{slices.Concat(walStart(), zeros)}, true},
+		{"created, a torn first entry", [][]byte{slices.Concat(walStart(), walRecord(2, "entry")[:12])}, true},
+		{"an entry", [][]byte{slices.Concat(walStart(), walRecord(3, "hardstate"), walRecord(2, "entry"), zeros)}, false},
+		{"an entry in the second file", [][]byte{slices.Concat(walStart(), zeros), slices.Concat(walRecord(4, ""), walRecord(2, "entry"))}, false},
+		{"not a WAL: left alone", [][]byte{bytes.Repeat([]byte("x"), 100)}, false},
+		{"no metadata first: left alone", [][]byte{slices.Concat(walRecord(4, ""), zeros)}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "wal")
+			writeWAL(t, dir, tc.files...)
+			got, err := etcdLogEmpty(dir)
+			if err != nil || got != tc.want {
+				t.Errorf("etcdLogEmpty = %v, %v; want %v", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestEtcdCutBeforeItsFirstEntryStartsAfresh: the finish meets an etcd
+// whose log holds no entry (a cut right after it made its log). It stops
+// etcd's pod, removes its data, runs the etcd phase again, and records
+// it; the init still runs once.
+func TestEtcdCutBeforeItsFirstEntryStartsAfresh(t *testing.T) {
+	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
+	node := &fakeNode{root: root, initErr: initTimeout}
+	node.onInit = func() { writeWAL(t, filepath.Join(root, etcdWALDir), slices.Concat(walStart(), make([]byte, 64))) }
+	var console bytes.Buffer
+	a, _ := newAgent(root, node, &console)
+	if err, _ := run(a); err != nil {
+		t.Fatal(err)
+	}
+	st := status(t, root)
+	if st.Result != ResultSuccess || node.count("init") != 1 {
+		t.Fatalf("result %s, %d inits: %v", st.Result, node.count("init"), node.calls)
+	}
+	stop, certs, etcd := slices.Index(node.calls, "stop etcd"), slices.Index(node.calls, "phase certs"), slices.Index(node.calls, "phase etcd")
+	if stop < 0 || stop > certs || etcd < certs {
+		t.Errorf("calls %v: want etcd stopped, then the start phases with etcd's", node.calls)
+	}
+	if _, err := os.Stat(filepath.Join(root, etcdData)); !os.IsNotExist(err) {
+		t.Errorf("etcd's data is still there: %v", err)
+	}
+	if f := st.InitFinish; f == nil || !f.EtcdAfresh || !slices.Contains(f.Phases, "etcd local") {
+		t.Errorf("record: %+v", f)
+	}
+	if !strings.Contains(console.String(), "etcd starts afresh") {
+		t.Errorf("console:\n%s", console.String())
+	}
+}
