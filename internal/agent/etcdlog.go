@@ -14,43 +14,47 @@ import (
 
 // etcd's write-ahead log, as go.etcd.io/etcd/server/v3/storage/wal writes
 // it: each record an 8-byte little-endian length (its top byte holds the
-// padding) and a walpb.Record, whose field 1 is the record's type.
+// padding) and a walpb.Record {type = 1, crc = 2, data = 3}. A state
+// record's data is a raftpb.HardState {term = 1, vote = 2, commit = 3},
+// a snapshot record's a walpb.Snapshot {index = 1, ...}.
 const (
-	etcdWALDir       = "/var/lib/etcd/member/wal"
-	walMetadataType  = 1       // every log's first record
-	walEntryType     = 2       // a raft log entry
-	walMaxRecord     = 1 << 26 // larger is not a record: a torn or foreign file
-	protoTypeFieldID = 0x08    // field 1, varint
+	etcdWALDir      = "/var/lib/etcd/member/wal"
+	walMetadataType = 1       // every log's first record
+	walStateType    = 3       // raft's hard state
+	walSnapshotType = 5       // a snapshot's index and term
+	walMaxRecord    = 1 << 26 // larger is not a record: a torn or foreign file
 )
 
-// etcdLogEmpty reports whether etcd's write-ahead log in dir exists and
-// holds no raft log entry. Such a member was cut off between creating its
-// log and writing its first entries, the one that makes it a voter of its
-// own cluster among them: its raft knows no voter, so it never campaigns,
-// and etcd waits at term 0 with no leader for good ("no leader at term
-// 0"), never serving its clients. Nothing was ever committed there, so
-// its data can go and etcd start afresh. A log is read up to where it
-// stops, as etcd reads a torn tail; one that does not begin with etcd's
-// metadata record is not a log this can judge, and is left alone.
-func etcdLogEmpty(dir string) (bool, error) {
+// etcdNeverCommitted reports whether etcd's write-ahead log in dir exists
+// and shows that raft never committed anything: no hard state with a
+// commit index, no snapshot past index 0. Such a member was cut off
+// before the first hard state reached its disk; the entry that makes it
+// a voter of its own cluster, if it is there at all, is uncommitted, so
+// on restart its raft knows no voter, never campaigns, and etcd waits at
+// term 0 with no leader for good ("no leader at term 0"), never serving
+// its clients. Nothing was ever committed, so its data can go and etcd
+// start afresh. A log is read up to where it stops, as etcd reads a torn
+// tail; one that does not begin with etcd's metadata record is not a log
+// this can judge, and is left alone.
+func etcdNeverCommitted(dir string) (bool, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err != nil || len(files) == 0 {
 		return false, err
 	}
 	sort.Strings(files)
 	for i, f := range files {
-		has, first, err := walHasEntry(f)
-		if err != nil || has || (i == 0 && first != walMetadataType) {
+		committed, first, err := walCommitted(f)
+		if err != nil || committed || (i == 0 && first != walMetadataType) {
 			return false, err
 		}
 	}
 	return true, nil
 }
 
-// walHasEntry reads one WAL file's records until the preallocated zeros,
-// the end, or a record it cannot read; it returns whether one was an
-// entry, and the first one's type (0 for none).
-func walHasEntry(path string) (has bool, first uint64, err error) {
+// walCommitted reads one WAL file's records until the preallocated zeros,
+// the end, or a record it cannot read; it returns whether one shows a
+// commit, and the first one's type (0 for none).
+func walCommitted(path string) (committed bool, first uint64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return false, 0, err
@@ -78,26 +82,64 @@ func walHasEntry(path string) (has bool, first uint64, err error) {
 		if _, err := io.ReadFull(r, rec); err != nil {
 			return false, first, nil // a torn tail
 		}
-		typ, ok := recordType(rec[:size])
+		fields, ok := protoFields(rec[:size])
 		if !ok {
 			return false, first, nil
 		}
+		typ := fields[1].varint
 		if first == 0 {
 			first = typ
 		}
-		if typ == walEntryType {
-			return true, first, nil
+		inner, _ := protoFields(fields[3].bytes)
+		switch typ {
+		case walStateType:
+			if inner[3].varint > 0 {
+				return true, first, nil
+			}
+		case walSnapshotType:
+			if inner[1].varint > 0 {
+				return true, first, nil
+			}
 		}
 	}
 }
 
-// recordType is field 1 of a walpb.Record, which etcd writes first.
-func recordType(rec []byte) (uint64, bool) {
-	if len(rec) < 2 || rec[0] != protoTypeFieldID {
-		return 0, false
+// protoField is the last value of one field of a protobuf message.
+type protoField struct {
+	varint uint64
+	bytes  []byte
+}
+
+// protoFields reads a protobuf message's varint and length-delimited
+// fields by number; false when it is not one.
+func protoFields(b []byte) (map[uint64]protoField, bool) {
+	out := map[uint64]protoField{}
+	for len(b) > 0 {
+		key, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, false
+		}
+		b = b[n:]
+		switch key & 7 {
+		case 0: // varint
+			v, n := binary.Uvarint(b)
+			if n <= 0 {
+				return nil, false
+			}
+			out[key>>3] = protoField{varint: v}
+			b = b[n:]
+		case 2: // length-delimited
+			l, n := binary.Uvarint(b)
+			if n <= 0 || l > uint64(len(b)-n) {
+				return nil, false
+			}
+			out[key>>3] = protoField{bytes: b[n : n+int(l)]}
+			b = b[n+int(l):]
+		default:
+			return nil, false
+		}
 	}
-	v, n := binary.Uvarint(rec[1:])
-	return v, n > 0
+	return out, true
 }
 
 // errEtcdStillRunning is returned when etcd's container outlives its
@@ -105,7 +147,7 @@ func recordType(rec []byte) (uint64, bool) {
 var errEtcdStillRunning = errors.New("etcd is still running")
 
 // restartEtcdAfresh removes the data of an etcd that can never elect a
-// leader (see etcdLogEmpty): its static pod first (the manifest, which
+// leader (see etcdNeverCommitted): its static pod first (the manifest, which
 // the etcd phase writes again, and its running container), then its
 // member folder. etcd then starts as the new single-member cluster that
 // kubeadm init made.

@@ -17,6 +17,10 @@ func walRecord(typ byte, data string) []byte {
 	if data != "" {
 		rec = append(append(rec, 0x1a, byte(len(data))), data...)
 	}
+	return frame(rec)
+}
+
+func frame(rec []byte) []byte {
 	pad := (8 - len(rec)%8) % 8
 	field := uint64(len(rec))
 	if pad > 0 {
@@ -27,9 +31,14 @@ func walRecord(typ byte, data string) []byte {
 }
 
 // walStart is what etcd writes when it creates its log: the metadata,
-// the CRC and the empty snapshot's record, then preallocated zeros.
+// the CRC and the empty snapshot's record (index 0).
 func walStart() []byte {
-	return slices.Concat(walRecord(1, "cluster"), walRecord(4, ""), walRecord(5, "snapshot"))
+	return slices.Concat(walRecord(1, "cluster"), walRecord(4, ""), walRecord(5, "\x10\x00"))
+}
+
+// hardState is a state record with raft's term and commit index.
+func hardState(term, commit byte) []byte {
+	return walRecord(3, string([]byte{0x08, term, 0x18, commit}))
 }
 
 func writeWAL(t *testing.T, dir string, files ...[]byte) {
@@ -43,7 +52,7 @@ func writeWAL(t *testing.T, dir string, files ...[]byte) {
 	}
 }
 
-func TestEtcdLogEmpty(t *testing.T) {
+func TestEtcdNeverCommitted(t *testing.T) {
 	zeros := make([]byte, 4096)
 	for _, tc := range []struct {
 		name  string
@@ -51,32 +60,36 @@ func TestEtcdLogEmpty(t *testing.T) {
 		want  bool
 	}{
 		{"no log at all", nil, false},
-		{"created, no entry", [][]byte{slices.Concat(walStart(), zeros)}, true},
-		{"created, a torn first entry", [][]byte{slices.Concat(walStart(), walRecord(2, "entry")[:12])}, true},
-		{"an entry", [][]byte{slices.Concat(walStart(), walRecord(3, "hardstate"), walRecord(2, "entry"), zeros)}, false},
-		{"an entry in the second file", [][]byte{slices.Concat(walStart(), zeros), slices.Concat(walRecord(4, ""), walRecord(2, "entry"))}, false},
+		{"created, nothing more", [][]byte{slices.Concat(walStart(), zeros)}, true},
+		{"the first entries, no hard state (torn)", [][]byte{slices.Concat(walStart(), walRecord(2, "conf change"), hardState(1, 1)[:12])}, true},
+		{"a hard state that commits nothing", [][]byte{slices.Concat(walStart(), walRecord(2, "entry"), hardState(1, 0), zeros)}, true},
+		{"a commit", [][]byte{slices.Concat(walStart(), walRecord(2, "conf change"), hardState(1, 1), zeros)}, false},
+		{"a commit in the second file", [][]byte{slices.Concat(walStart(), zeros), slices.Concat(walRecord(4, ""), hardState(2, 7))}, false},
+		{"a snapshot past 0", [][]byte{slices.Concat(walRecord(1, "cluster"), walRecord(4, ""), walRecord(5, "\x08\x05\x10\x02"))}, false},
 		{"not a WAL: left alone", [][]byte{bytes.Repeat([]byte("x"), 100)}, false},
 		{"no metadata first: left alone", [][]byte{slices.Concat(walRecord(4, ""), zeros)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "wal")
 			writeWAL(t, dir, tc.files...)
-			got, err := etcdLogEmpty(dir)
+			got, err := etcdNeverCommitted(dir)
 			if err != nil || got != tc.want {
-				t.Errorf("etcdLogEmpty = %v, %v; want %v", got, err, tc.want)
+				t.Errorf("etcdNeverCommitted = %v, %v; want %v", got, err, tc.want)
 			}
 		})
 	}
 }
 
 // TestEtcdCutBeforeItsFirstEntryStartsAfresh: the finish meets an etcd
-// whose log holds no entry (a cut right after it made its log). It stops
+// whose log commits nothing (a cut before its first hard state). It stops
 // etcd's pod, removes its data, runs the etcd phase again, and records
 // it; the init still runs once.
 func TestEtcdCutBeforeItsFirstEntryStartsAfresh(t *testing.T) {
 	root := newRoot(t, ignition(kubeadmInit("v1.37.2")))
 	node := &fakeNode{root: root, initErr: initTimeout}
-	node.onInit = func() { writeWAL(t, filepath.Join(root, etcdWALDir), slices.Concat(walStart(), make([]byte, 64))) }
+	node.onInit = func() {
+		writeWAL(t, filepath.Join(root, etcdWALDir), slices.Concat(walStart(), walRecord(2, "conf change"), make([]byte, 64)))
+	}
 	var console bytes.Buffer
 	a, _ := newAgent(root, node, &console)
 	if err, _ := run(a); err != nil {

@@ -29,8 +29,8 @@ type InitFinish struct {
 	// them again.
 	Damaged []string `json:"damaged,omitempty"`
 	// EtcdAfresh says etcd's data was removed and etcd started afresh:
-	// a cut had left its log with no entry, and such a member never
-	// elects a leader (etcdLogEmpty).
+	// a cut had left its log with nothing committed, and such a member
+	// never elects a leader (etcdNeverCommitted).
 	EtcdAfresh bool      `json:"etcdAfresh,omitempty"`
 	Started    time.Time `json:"started"`
 	Finished   time.Time `json:"finished,omitzero"`
@@ -167,16 +167,16 @@ func (a *Agent) finishInit(ctx context.Context, cause string) error {
 	return a.save()
 }
 
-// etcdAfresh starts etcd afresh when its log holds no entry (see
-// etcdLogEmpty); its etcd phase is then run again.
+// etcdAfresh starts etcd afresh when its log shows nothing committed (see
+// etcdNeverCommitted); its etcd phase is then run again.
 func (a *Agent) etcdAfresh(ctx context.Context) error {
-	empty, err := etcdLogEmpty(a.path(etcdWALDir))
-	if err != nil || !empty {
+	never, err := etcdNeverCommitted(a.path(etcdWALDir))
+	if err != nil || !never {
 		return err
 	}
 	f := a.st.InitFinish
-	a.Log.Warn("finishing init: etcd's log holds no entry; a member cut off before its first one never elects a leader, so etcd starts afresh")
-	a.console("etcd's log holds no entry (cut before its first write): it could never elect a leader; etcd starts afresh")
+	a.Log.Warn("finishing init: etcd's log shows nothing committed; a member cut off before its first hard state never elects a leader, so etcd starts afresh")
+	a.console("etcd's log shows nothing committed (cut before its first hard state): it could never elect a leader; etcd starts afresh")
 	if err := a.restartEtcdAfresh(ctx); err != nil {
 		return err
 	}
