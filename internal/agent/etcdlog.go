@@ -23,6 +23,9 @@ const (
 	walStateType    = 3       // raft's hard state
 	walSnapshotType = 5       // a snapshot's index and term
 	walMaxRecord    = 1 << 26 // larger is not a record: a torn or foreign file
+	// walUnreadable is walCommitted's first type for a file whose first
+	// record cannot be read.
+	walUnreadable = ^uint64(0)
 )
 
 // etcdNeverCommitted reports whether etcd's write-ahead log in dir exists
@@ -34,8 +37,10 @@ const (
 // term 0 with no leader for good ("no leader at term 0"), never serving
 // its clients. Nothing was ever committed, so its data can go and etcd
 // start afresh. A log is read up to where it stops, as etcd reads a torn
-// tail; one that does not begin with etcd's metadata record is not a log
-// this can judge, and is left alone.
+// tail; one whose first record reads as another than etcd's metadata
+// record is not a log this can judge, and is left alone. A log of zeros
+// (etcd preallocates its files, and a cut can lose every record), or
+// whose first record is torn, committed nothing.
 func etcdNeverCommitted(dir string) (bool, error) {
 	files, err := filepath.Glob(filepath.Join(dir, "*.wal"))
 	if err != nil || len(files) == 0 {
@@ -44,7 +49,11 @@ func etcdNeverCommitted(dir string) (bool, error) {
 	sort.Strings(files)
 	for i, f := range files {
 		committed, first, err := walCommitted(f)
-		if err != nil || committed || (i == 0 && first != walMetadataType) {
+		// A file of zeros is one etcd preallocated whose records never
+		// reached the disk, and one whose first record is torn is what
+		// etcd repairs to none: nothing was committed there either.
+		foreign := first != 0 && first != walUnreadable && first != walMetadataType
+		if err != nil || committed || (i == 0 && foreign) {
 			return false, err
 		}
 	}
@@ -53,7 +62,8 @@ func etcdNeverCommitted(dir string) (bool, error) {
 
 // walCommitted reads one WAL file's records until the preallocated zeros,
 // the end, or a record it cannot read; it returns whether one shows a
-// commit, and the first one's type (0 for none).
+// commit, and the first one's type (0 for none, walUnreadable when it
+// cannot be read).
 func walCommitted(path string) (committed bool, first uint64, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -61,14 +71,23 @@ func walCommitted(path string) (committed bool, first uint64, err error) {
 	}
 	defer f.Close()
 	r := bufio.NewReader(f)
+	// stop ends the reading: at the end or the preallocated zeros, or at
+	// a record it cannot read, which as the first one makes the file
+	// unreadable.
+	stop := func(unreadable bool) (bool, uint64, error) {
+		if unreadable && first == 0 {
+			first = walUnreadable
+		}
+		return false, first, nil
+	}
 	for {
 		var head [8]byte
 		if _, err := io.ReadFull(r, head[:]); err != nil {
-			return false, first, nil // the end
+			return stop(false) // the end
 		}
 		field := binary.LittleEndian.Uint64(head[:])
 		if field == 0 {
-			return false, first, nil // preallocated space
+			return stop(false) // preallocated space
 		}
 		size := field &^ (0xff << 56)
 		var pad uint64
@@ -76,15 +95,15 @@ func walCommitted(path string) (committed bool, first uint64, err error) {
 			pad = (field >> 56) & 0x7
 		}
 		if size == 0 || size > walMaxRecord {
-			return false, first, nil
+			return stop(true)
 		}
 		rec := make([]byte, size+pad)
 		if _, err := io.ReadFull(r, rec); err != nil {
-			return false, first, nil // a torn tail
+			return stop(true) // a torn tail
 		}
 		fields, ok := protoFields(rec[:size])
 		if !ok {
-			return false, first, nil
+			return stop(true)
 		}
 		typ := fields[1].varint
 		if first == 0 {

@@ -61,12 +61,14 @@ func TestEtcdNeverCommitted(t *testing.T) {
 	}{
 		{"no log at all", nil, false},
 		{"created, nothing more", [][]byte{slices.Concat(walStart(), zeros)}, true},
+		{"preallocated, no record reached the disk", [][]byte{zeros}, true},
 		{"the first entries, no hard state (torn)", [][]byte{slices.Concat(walStart(), walRecord(2, "conf change"), hardState(1, 1)[:12])}, true},
 		{"a hard state that commits nothing", [][]byte{slices.Concat(walStart(), walRecord(2, "entry"), hardState(1, 0), zeros)}, true},
 		{"a commit", [][]byte{slices.Concat(walStart(), walRecord(2, "conf change"), hardState(1, 1), zeros)}, false},
 		{"a commit in the second file", [][]byte{slices.Concat(walStart(), zeros), slices.Concat(walRecord(4, ""), hardState(2, 7))}, false},
 		{"a snapshot past 0", [][]byte{slices.Concat(walRecord(1, "cluster"), walRecord(4, ""), walRecord(5, "\x08\x05\x10\x02"))}, false},
-		{"not a WAL: left alone", [][]byte{bytes.Repeat([]byte("x"), 100)}, false},
+		{"a torn first record", [][]byte{walRecord(1, "cluster")[:10]}, true},
+		{"garbage: what etcd repairs to nothing", [][]byte{bytes.Repeat([]byte("x"), 100)}, true},
 		{"no metadata first: left alone", [][]byte{slices.Concat(walRecord(4, ""), zeros)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
