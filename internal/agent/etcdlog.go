@@ -19,7 +19,8 @@ import (
 // a snapshot record's a walpb.Snapshot {index = 1, ...}.
 const (
 	etcdWALDir      = "/var/lib/etcd/member/wal"
-	walMetadataType = 1       // every log's first record
+	walMetadataType = 1       // a log's metadata, after its first CRC
+	walCRCType      = 4       // every log file's first record
 	walStateType    = 3       // raft's hard state
 	walSnapshotType = 5       // a snapshot's index and term
 	walMaxRecord    = 1 << 26 // larger is not a record: a torn or foreign file
@@ -37,8 +38,9 @@ const (
 // term 0 with no leader for good ("no leader at term 0"), never serving
 // its clients. Nothing was ever committed, so its data can go and etcd
 // start afresh. A log is read up to where it stops, as etcd reads a torn
-// tail; one whose first record reads as another than etcd's metadata
-// record is not a log this can judge, and is left alone. A log of zeros
+// tail; one whose first record reads as another than the CRC record etcd
+// opens each file with (or its metadata) is not a log this can judge, and
+// is left alone. A log of zeros
 // (etcd preallocates its files, and a cut can lose every record), or
 // whose first record is torn, committed nothing.
 func etcdNeverCommitted(dir string) (bool, error) {
@@ -52,7 +54,7 @@ func etcdNeverCommitted(dir string) (bool, error) {
 		// A file of zeros is one etcd preallocated whose records never
 		// reached the disk, and one whose first record is torn is what
 		// etcd repairs to none: nothing was committed there either.
-		foreign := first != 0 && first != walUnreadable && first != walMetadataType
+		foreign := first != 0 && first != walUnreadable && first != walCRCType && first != walMetadataType
 		if err != nil || committed || (i == 0 && foreign) {
 			return false, err
 		}

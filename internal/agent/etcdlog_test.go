@@ -30,10 +30,11 @@ func frame(rec []byte) []byte {
 	return append(append(out, rec...), make([]byte, pad)...)
 }
 
-// walStart is what etcd writes when it creates its log: the metadata,
-// the CRC and the empty snapshot's record (index 0).
+// walStart is what etcd writes when it creates its log (wal.Create): a
+// CRC record, the metadata and the empty snapshot's record (index 0), as
+// read from a power-cut node's disk.
 func walStart() []byte {
-	return slices.Concat(walRecord(1, "cluster"), walRecord(4, ""), walRecord(5, "\x10\x00"))
+	return slices.Concat(walRecord(4, ""), walRecord(1, "cluster"), walRecord(5, "\x10\x00"))
 }
 
 // hardState is a state record with raft's term and commit index.
@@ -66,10 +67,10 @@ func TestEtcdNeverCommitted(t *testing.T) {
 		{"a hard state that commits nothing", [][]byte{slices.Concat(walStart(), walRecord(2, "entry"), hardState(1, 0), zeros)}, true},
 		{"a commit", [][]byte{slices.Concat(walStart(), walRecord(2, "conf change"), hardState(1, 1), zeros)}, false},
 		{"a commit in the second file", [][]byte{slices.Concat(walStart(), zeros), slices.Concat(walRecord(4, ""), hardState(2, 7))}, false},
-		{"a snapshot past 0", [][]byte{slices.Concat(walRecord(1, "cluster"), walRecord(4, ""), walRecord(5, "\x08\x05\x10\x02"))}, false},
+		{"a snapshot past 0", [][]byte{slices.Concat(walRecord(4, ""), walRecord(1, "cluster"), walRecord(5, "\x08\x05\x10\x02"))}, false},
 		{"a torn first record", [][]byte{walRecord(1, "cluster")[:10]}, true},
 		{"garbage: what etcd repairs to nothing", [][]byte{bytes.Repeat([]byte("x"), 100)}, true},
-		{"no metadata first: left alone", [][]byte{slices.Concat(walRecord(4, ""), zeros)}, false},
+		{"a foreign first record: left alone", [][]byte{slices.Concat(walRecord(3, "\x08\x00"), zeros)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "wal")
@@ -79,6 +80,26 @@ func TestEtcdNeverCommitted(t *testing.T) {
 				t.Errorf("etcdNeverCommitted = %v, %v; want %v", got, err, tc.want)
 			}
 		})
+	}
+}
+
+// TestEtcdNeverCommittedOnARealLog reads the first 4 KiB of the log etcd
+// v3.7.0 left on TestLongPowerCut's control plane after the cut in
+// kubeadm init (2026-12-05), which then waited at term 0 with no leader.
+func TestEtcdNeverCommittedOnARealLog(t *testing.T) {
+	data, err := os.ReadFile("testdata/etcd-cut-before-its-first-commit.wal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "wal")
+	writeWAL(t, dir, data)
+	if never, err := etcdNeverCommitted(dir); err != nil || !never {
+		t.Errorf("etcdNeverCommitted = %v, %v; want true", never, err)
+	}
+	// The same log with a hard state that commits the first entry.
+	writeWAL(t, dir, slices.Concat(data[:80], walRecord(2, "conf change"), hardState(1, 1)))
+	if never, err := etcdNeverCommitted(dir); err != nil || never {
+		t.Errorf("with a commit: etcdNeverCommitted = %v, %v; want false", never, err)
 	}
 }
 
