@@ -44,9 +44,18 @@ const (
 // (etcd preallocates its files, and a cut can lose every record), or
 // whose first record is torn, committed nothing.
 func etcdNeverCommitted(dir string) (bool, error) {
+	if _, err := os.Stat(filepath.Dir(dir)); err != nil {
+		return false, nil // no member: nothing to start afresh
+	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.wal"))
-	if err != nil || len(files) == 0 {
+	if err != nil {
 		return false, err
+	}
+	if len(files) == 0 {
+		// A member with no log: the cut lost the log etcd had made (its
+		// folder is renamed into place), and etcd would make a new one
+		// with no voter in it.
+		return true, nil
 	}
 	sort.Strings(files)
 	for i, f := range files {

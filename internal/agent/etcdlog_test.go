@@ -55,12 +55,15 @@ func writeWAL(t *testing.T, dir string, files ...[]byte) {
 
 func TestEtcdNeverCommitted(t *testing.T) {
 	zeros := make([]byte, 4096)
+	if never, err := etcdNeverCommitted(filepath.Join(t.TempDir(), "member", "wal")); never || err != nil {
+		t.Errorf("no member: etcdNeverCommitted = %v, %v; want false", never, err)
+	}
 	for _, tc := range []struct {
 		name  string
 		files [][]byte
 		want  bool
 	}{
-		{"no log at all", nil, false},
+		{"a member with no log", nil, true},
 		{"created, nothing more", [][]byte{slices.Concat(walStart(), zeros)}, true},
 		{"preallocated, no record reached the disk", [][]byte{zeros}, true},
 		{"the first entries, no hard state (torn)", [][]byte{slices.Concat(walStart(), walRecord(2, "conf change"), hardState(1, 1)[:12])}, true},
@@ -73,7 +76,8 @@ func TestEtcdNeverCommitted(t *testing.T) {
 		{"a foreign first record: left alone", [][]byte{slices.Concat(walRecord(3, "\x08\x00"), zeros)}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir := filepath.Join(t.TempDir(), "wal")
+			dir := filepath.Join(t.TempDir(), "member", "wal")
+			os.MkdirAll(filepath.Dir(dir), 0o700)
 			writeWAL(t, dir, tc.files...)
 			got, err := etcdNeverCommitted(dir)
 			if err != nil || got != tc.want {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -161,6 +162,12 @@ func (f *fakeNode) Init(_ context.Context, path string, _ bool) error {
 // kubelet's configuration.
 func (f *fakeNode) controlPlane() {
 	f.touch("/var/lib/etcd/member/snap/db")
+	// A log whose hard state committed etcd's first entry: a member that
+	// elects itself.
+	wal := filepath.Join(f.root, etcdWALDir)
+	os.MkdirAll(wal, 0o700)
+	os.WriteFile(filepath.Join(wal, "0000000000000000-0000000000000000.wal"),
+		slices.Concat(walStart(), walRecord(2, "conf change"), hardState(1, 1)), 0o600)
 	f.touch("/etc/kubernetes/manifests/kube-apiserver.yaml")
 	f.touch("/etc/kubernetes/manifests/etcd.yaml")
 	os.MkdirAll(filepath.Join(f.root, "etc/kubernetes"), 0o755)
