@@ -54,6 +54,9 @@ func newStatusCmd() *cobra.Command {
 					state = "finished " + f.Finished.Format("2006-01-02T15:04:05Z")
 				}
 				fmt.Fprintf(w, "init:     kubeadm left it unfinished (%s); the agent ran: %s; %s\n", f.Cause, strings.Join(f.Phases, ", "), state)
+				if f.EtcdAfresh {
+					fmt.Fprintf(w, "etcd:     started afresh: a cut had left its log with nothing committed\n")
+				}
 			}
 			return nil
 		},
