@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -14,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/nodebake/nodebake/internal/workdir"
 )
 
 // repoRoot is the checkout, two levels above this package.
@@ -28,15 +31,20 @@ var (
 	bins   = map[string]string{}
 )
 
-// TestMain removes the commands and the shared test images the tests
-// built (the image's folder holds about 6 GB).
+// TestMain runs the tests with TMPDIR set to a work folder of their own,
+// and removes it at the end: the commands and the shared test images they
+// built (about 6 GB), every t.TempDir, and what imagebuild and QEMU made.
+// A run that is killed (a timeout panics past this) leaves the folder
+// behind, and the next run removes it (workdir.New).
 func TestMain(m *testing.M) {
-	code := m.Run()
-	for _, dir := range []string{binDir, testBuild.dir, liveBuild.dir} {
-		if dir != "" {
-			os.RemoveAll(dir)
-		}
+	wd, err := workdir.New("nodebake-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
 	}
+	os.Setenv("TMPDIR", wd.Path)
+	code := m.Run()
+	wd.Remove()
 	os.Exit(code)
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 	"github.com/nodebake/nodebake/internal/rootfs"
+	"github.com/nodebake/nodebake/internal/workdir"
 )
 
 // Request is one build.
@@ -109,12 +110,12 @@ type imager struct {
 // validated. Nothing is written at an output path unless every step
 // succeeds.
 func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error) {
-	work, err := os.MkdirTemp("", "nodebake-build-")
+	wd, err := workdir.New("nodebake-build-")
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(work)
-	im := newImager(log, req, work)
+	defer wd.Remove()
+	im := newImager(log, req, wd.Path)
 	steps := []step{
 		{"resolve apt sources", im.aptSources},
 		{"base system", im.baseSystem},

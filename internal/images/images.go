@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/nodebake/nodebake/internal/workdir"
 )
 
 // File is one file in an image layer: a regular file, or a symbolic link
@@ -144,11 +146,12 @@ func Digest(img v1.Image) (string, error) {
 // reference (io.containerd.image.name), so containerd names it without a
 // --base-name, and keeps the manifest digest built here.
 func WriteArchive(w io.Writer, imgs map[string]v1.Image, epoch time.Time) error {
-	dir, err := os.MkdirTemp("", "nodebake-oci-")
+	wd, err := workdir.New("nodebake-oci-")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
+	defer wd.Remove()
+	dir := wd.Path
 	p, err := layout.Write(dir, empty.Index)
 	if err != nil {
 		return err

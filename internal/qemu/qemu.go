@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/workdir"
 )
 
 // Firmware locations from Debian's ovmf package.
@@ -141,12 +142,12 @@ func Run(ctx context.Context, run *command.Runner, log *slog.Logger, vm VM, out 
 		return errors.New("a kept disk needs its folder (WorkDir)")
 	}
 	if vm.WorkDir == "" {
-		dir, err := os.MkdirTemp("", "nodebake-vm-")
+		wd, err := workdir.New("nodebake-vm-")
 		if err != nil {
 			return err
 		}
-		defer os.RemoveAll(dir)
-		vm.WorkDir = dir
+		defer wd.Remove()
+		vm.WorkDir = wd.Path
 	}
 	var from int64 // where this boot's console starts in the log
 	if vm.Keep && vm.SerialLog != "" {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/command"
+	"github.com/nodebake/nodebake/internal/workdir"
 )
 
 // RequiredPackages are what a Kubernetes node needs from the OS, on top of
@@ -88,11 +89,12 @@ func Base(ctx context.Context, run *command.Runner, c *cache.Cache, spec BaseSpe
 	}
 	log.Info("building base with mmdebstrap", "suite", spec.Suite, "key", key[:12])
 
-	work, err := os.MkdirTemp("", "nodebake-base-")
+	wd, err := workdir.New("nodebake-base-")
 	if err != nil {
 		return "", err
 	}
-	defer os.RemoveAll(work)
+	defer wd.Remove()
+	work := wd.Path
 	hooks, err := writeInitramfsFiles(work)
 	if err != nil {
 		return "", err
