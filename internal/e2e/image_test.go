@@ -405,8 +405,8 @@ func TestBakedImagesMatchManifest(t *testing.T) {
 				t.Fatalf("%s: %s's manifest: %v", name, ref, err)
 			}
 			for _, l := range man.Layers {
-				if l.MediaType != "application/vnd.oci.image.layer.v1.tar+gzip" {
-					t.Errorf("%s: a layer of %s is %s, not gzip", name, ref, l.MediaType)
+				if l.MediaType != "application/vnd.oci.image.layer.v1.tar+zstd" {
+					t.Errorf("%s: a layer of %s is %s, not zstd", name, ref, l.MediaType)
 				}
 			}
 		}

@@ -30,7 +30,8 @@ type Entry struct {
 func Key(inputs []Input, epoch time.Time) string {
 	h := sha256.New()
 	field := func(s string) { fmt.Fprintf(h, "%d:%s", len(s), s) }
-	field("nodebake-images-v2")
+	field("nodebake-images-v4")
+	field(layerCompression)
 	field(strconv.FormatInt(epoch.Unix(), 10))
 	sorted := append([]Input(nil), inputs...)
 	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Ref < sorted[j].Ref })
