@@ -8,10 +8,13 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // milestoneLine is the agent's console line for a milestone.
@@ -91,9 +94,11 @@ WantedBy=multi-user.target
 `
 
 // BenchmarkBootToReady boots, under QEMU on this host (TCG where KVM
-// does not work), a plain image to multi-user, then a control plane and
-// two workers (1 vCPU, then 2 like the plain boot) from firstboot
-// render's configs on a link of their own, each from power-on to Ready,
+// does not work), a plain image to multi-user (three first boots; the
+// median counts), then a control plane and two workers (1 vCPU, then 2
+// like the plain boot; the control plane on the lowest CPU priority
+// meanwhile) from firstboot render's configs on a link of their own,
+// each from power-on to Ready,
 // and prints the seconds, each as a ratio to the plain boot, each node's
 // milestones (firstboot status records them; the agent prints them on the
 // console as it reaches them) and its import's timeline. The image is
@@ -126,14 +131,22 @@ func BenchmarkBootToReady(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Minute)
 	defer cancel()
 
-	plain := &machine{t: b, name: "plain", dir: filepath.Join(dir, "plain.disk"), args: []string{
-		"boot", filepath.Join(dir, "out", "bench-plain.qcow2"), "--no-network", "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2"}}
+	// The plain boot is the yardstick of every ratio: the median of three
+	// first boots, each on a fresh disk (one boot here has taken 27 s one
+	// day and 42 s another).
 	b.ResetTimer()
-	plainCtx, plainCancel := context.WithTimeout(ctx, 10*time.Minute)
-	plain.powerOn(plainCtx)
-	plainSecs := plain.waitFor(plainCtx, "nodebake bench: multi-user").Seconds()
-	plain.stop()
-	plainCancel()
+	var plainRuns []float64
+	for i := 1; i <= 3; i++ {
+		plain := &machine{t: b, name: fmt.Sprintf("plain-%d", i), dir: filepath.Join(dir, fmt.Sprintf("plain-%d.disk", i)), args: []string{
+			"boot", filepath.Join(dir, "out", "bench-plain.qcow2"), "--no-network", "--disk-size", "8GiB", "--memory", "2048", "--cpus", "2"}}
+		plainCtx, plainCancel := context.WithTimeout(ctx, 10*time.Minute)
+		plain.powerOn(plainCtx)
+		plainRuns = append(plainRuns, plain.waitFor(plainCtx, "nodebake bench: multi-user").Seconds())
+		plain.stop()
+		plainCancel()
+	}
+	slices.Sort(plainRuns)
+	plainSecs := plainRuns[1]
 
 	id, secret := make([]byte, 3), make([]byte, 8)
 	rand.Read(id)
@@ -171,6 +184,13 @@ func BenchmarkBootToReady(b *testing.B) {
 	cpConfigured := cp.waitFor(ctx, "nodebake firstboot: configured").Seconds()
 	cpReady := cp.waitFor(ctx, "nodebake firstboot: reached node-ready").Seconds()
 	ready := map[string]float64{"cp-1": cpReady}
+	// This host has 2 cores and the control plane keeps running under
+	// TCG: at the same priority it took as much as half of them from each
+	// worker (2026-12-05: a 2-vCPU worker's containerd up at 53 s, not
+	// 28, and its import 69 s, not 25). On the lowest priority it still
+	// serves the join whenever the worker waits, and the worker's figure
+	// is closer to one machine's own, as a cloud node's is.
+	lowerPriority(b, cp)
 	for _, w := range vms[1:] {
 		w.powerOn(ctx)
 		ready[w.name] = w.waitFor(ctx, "nodebake firstboot: reached node-ready").Seconds()
@@ -180,7 +200,7 @@ func BenchmarkBootToReady(b *testing.B) {
 	cp.stop()
 
 	b.ReportMetric(plainSecs, "plain-boot-s")
-	fmt.Printf("\n%-44s %8.1f s\n", "plain boot (2 vCPUs), power-on to multi-user", plainSecs)
+	fmt.Printf("\n%-44s %8.1f s  (median of %.1f, %.1f, %.1f)\n", "plain boot (2 vCPUs), power-on to multi-user", plainSecs, plainRuns[0], plainRuns[1], plainRuns[2])
 	for _, m := range vms {
 		what := fmt.Sprintf("%s (%s vCPU), power-on to Ready", m.name, cpus[m.name])
 		fmt.Printf("%-44s %8.1f s  %5.1fx plain", what, ready[m.name], ready[m.name]/plainSecs)
@@ -224,3 +244,24 @@ func BenchmarkBootToReady(b *testing.B) {
 // importLine is a console line of import-images (its own, and ctr's
 // "unpacking IMAGE (DIGEST)...done"), with journald's timestamp.
 var importLine = regexp.MustCompile(`(?m)\[\s*([0-9.]+)\] [^\n]*?((?:nodebake images: |unpacking )[^\n]*)$`)
+
+// lowerPriority puts every thread of m's imagebuild and of the processes
+// under it (its QEMU) on the lowest CPU priority.
+func lowerPriority(t testing.TB, m *machine) {
+	t.Helper()
+	pids := []int{m.cmd.Process.Pid}
+	for i := 0; i < len(pids); i++ {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*", pids[i]))
+		for _, task := range tasks {
+			tid, _ := strconv.Atoi(filepath.Base(task))
+			if err := unix.Setpriority(unix.PRIO_PROCESS, tid, 19); err != nil {
+				t.Logf("%s: thread %d: %v", m.name, tid, err)
+			}
+			for _, c := range strings.Fields(readFile(filepath.Join(task, "children"))) {
+				if pid, err := strconv.Atoi(c); err == nil {
+					pids = append(pids, pid)
+				}
+			}
+		}
+	}
+}
