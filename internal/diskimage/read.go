@@ -45,7 +45,8 @@ var typeNames = map[string]string{
 // Open opens a raw image read-only. It must hold a GPT with the
 // partitions this package writes. Only a regular file or a block device
 // is opened: a FIFO would block the open itself, beyond any signal.
-func Open(path string) (*Image, error) {
+func Open(path string) (_ *Image, err error) {
+	defer recovered(&err, path)
 	fi, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotImage, err)
@@ -116,7 +117,8 @@ func (i *Image) Partitions() []PartitionInfo {
 // DiskGUID is the GPT's disk GUID.
 func (i *Image) DiskGUID() string { return strings.ToLower(i.table.GUID) }
 
-func (i *Image) rootFS() (filesystem.FileSystem, error) {
+func (i *Image) rootFS() (_ filesystem.FileSystem, err error) {
+	defer recovered(&err, "root slot A")
 	if i.root == nil {
 		// disk.GetFilesystem probes squashfs with the sector size as its
 		// block size, which squashfs refuses; read it with its own.
@@ -131,7 +133,8 @@ func (i *Image) rootFS() (filesystem.FileSystem, error) {
 	return i.root, nil
 }
 
-func (i *Image) espFS() (filesystem.FileSystem, error) {
+func (i *Image) espFS() (_ filesystem.FileSystem, err error) {
+	defer recovered(&err, "the ESP")
 	if i.esp == nil {
 		fs, err := i.d.GetFilesystem(i.number(RoleESP))
 		if err != nil {
@@ -164,7 +167,8 @@ func (i *Image) ReadESPFile(path string, max int64) ([]byte, error) {
 
 // ListRootDir lists the names in a folder of root slot A, sorted. A
 // missing folder is an empty list.
-func (i *Image) ListRootDir(path string) ([]string, error) {
+func (i *Image) ListRootDir(path string) (_ []string, err error) {
+	defer recovered(&err, path)
 	fsys, err := i.rootFS()
 	if err != nil {
 		return nil, err
@@ -183,7 +187,8 @@ func (i *Image) ListRootDir(path string) ([]string, error) {
 	return names, nil
 }
 
-func readFile(fsys filesystem.FileSystem, path string, max int64) ([]byte, error) {
+func readFile(fsys filesystem.FileSystem, path string, max int64) (_ []byte, err error) {
+	defer recovered(&err, path)
 	name := strings.TrimPrefix(path, "/")
 	if fi, err := fs.Stat(fsys, name); err == nil && fi.Size() > max {
 		return nil, fmt.Errorf("reading %s: %w: %d bytes, at most %d", path, ErrFileTooLarge, fi.Size(), max)
@@ -201,4 +206,14 @@ func readFile(fsys filesystem.FileSystem, path string, max int64) ([]byte, error
 		return nil, fmt.Errorf("reading %s: %w: over %d bytes", path, ErrFileTooLarge, max)
 	}
 	return b, nil
+}
+
+// recovered turns a panic of go-diskfs while it reads a malformed image
+// into an ErrNotImage error about what. Its readers trust offsets and
+// lengths taken from the disk: FuzzImage found a squashfs whose metadata
+// made its reader slice out of bounds (kept in inspect's fuzz corpus).
+func recovered(err *error, what string) {
+	if r := recover(); r != nil {
+		*err = fmt.Errorf("%s: %w: malformed (%v)", what, ErrNotImage, r)
+	}
 }
