@@ -61,21 +61,29 @@ func Open(path string) (_ *Image, err error) {
 		}
 		return nil, fmt.Errorf("%s: %w: %v", path, ErrNotImage, err)
 	}
+	defer func() {
+		// Closed on any error, and on a panic, which recovered (above)
+		// then turns into one.
+		if r := recover(); r != nil {
+			d.Close()
+			panic(r)
+		}
+		if err != nil {
+			d.Close()
+		}
+	}()
 	img := &Image{d: d}
 	t, err := d.GetPartitionTable()
 	if err != nil {
-		d.Close()
 		return nil, fmt.Errorf("%s: %w: no partition table: %v", path, ErrNotImage, err)
 	}
 	table, ok := t.(*gpt.Table)
 	if !ok {
-		d.Close()
 		return nil, fmt.Errorf("%s: %w: the partition table is not GPT", path, ErrNotImage)
 	}
 	img.table = table
 	for _, want := range []string{RoleESP, RoleRootA, RoleState} {
 		if img.number(want) == 0 {
-			d.Close()
 			return nil, fmt.Errorf("%s: %w: no %q partition", path, ErrNotImage, want)
 		}
 	}
