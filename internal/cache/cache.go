@@ -1,6 +1,7 @@
 // Package cache is a content-keyed store of build outputs under one folder
-// (by default ~/.cache/nodebake). Each entry is a file named by the key of
-// its inputs, with the sha256 of its content beside it; an entry whose
+// (by default ~/.cache/nodebake). Each entry is a file or a folder of
+// files named by the key of its inputs, with the digest of its content
+// beside it (a file's sha256; a folder's DirSHA256); an entry whose
 // content no longer matches is treated as missing and rebuilt.
 package cache
 
@@ -57,10 +58,11 @@ func (c *Cache) Lookup(kind, key string) (path string, ok bool, err error) {
 	} else if err != nil {
 		return "", false, fmt.Errorf("reading cache digest: %w", err)
 	}
-	got, err := FileSHA256(path)
+	got, err := digest(path)
 	if err != nil || got != strings.TrimSpace(string(want)) {
-		os.Remove(path)
+		// The digest first: an entry without one is no entry.
 		os.Remove(path + ".sha256")
+		os.RemoveAll(path)
 		return "", false, nil
 	}
 	return path, true, nil
@@ -90,8 +92,8 @@ func (c *Cache) TempPath(kind, key string) (string, error) {
 }
 
 // TempDir is a new folder in the cache's folder for kind, where entries
-// can be written before Commit moves each into place. The caller removes
-// it.
+// can be written before Commit moves each into place, or which Commit
+// moves into place as one folder entry. The caller removes what is left.
 func (c *Cache) TempDir(kind string) (string, error) {
 	dir := filepath.Join(c.Dir, kind)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -104,10 +106,10 @@ func (c *Cache) TempDir(kind string) (string, error) {
 	return d, nil
 }
 
-// Commit hashes the finished file tmp and moves it into the cache as the
-// entry for kind and key.
+// Commit hashes the finished file or folder tmp (from TempPath or
+// TempDir) and moves it into the cache as the entry for kind and key.
 func (c *Cache) Commit(kind, key, tmp string) (string, error) {
-	sum, err := FileSHA256(tmp)
+	sum, err := digest(tmp)
 	if err != nil {
 		return "", err
 	}
@@ -117,7 +119,19 @@ func (c *Cache) Commit(kind, key, tmp string) (string, error) {
 		return "", fmt.Errorf("writing cache digest: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return "", fmt.Errorf("committing cache entry: %w", err)
+		// A folder does not replace a folder: the entry another build
+		// committed first (the same content) is removed, then this one
+		// takes its place.
+		os.Remove(path + ".sha256")
+		if rerr := os.RemoveAll(path); rerr != nil {
+			err = rerr
+		} else {
+			err = os.Rename(tmp, path)
+		}
+		if err != nil {
+			os.Remove(sumTmp)
+			return "", fmt.Errorf("committing cache entry: %w", err)
+		}
 	}
 	if err := os.Rename(sumTmp, path+".sha256"); err != nil {
 		return "", fmt.Errorf("committing cache digest: %w", err)
@@ -146,7 +160,7 @@ func (c *Cache) Prune(kind string, keep int) error {
 	var es []entry
 	for _, e := range entries {
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".sha256") || !e.Type().IsRegular() {
+		if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".sha256") || !(e.Type().IsRegular() || e.IsDir()) {
 			continue
 		}
 		fi, err := e.Info()
@@ -159,7 +173,7 @@ func (c *Cache) Prune(kind string, keep int) error {
 	var errs []error
 	for _, e := range es[min(keep, len(es)):] {
 		// The digest first: an entry without one is no entry.
-		errs = append(errs, os.Remove(filepath.Join(dir, e.name+".sha256")), os.Remove(filepath.Join(dir, e.name)))
+		errs = append(errs, os.Remove(filepath.Join(dir, e.name+".sha256")), os.RemoveAll(filepath.Join(dir, e.name)))
 	}
 	return errors.Join(errs...)
 }

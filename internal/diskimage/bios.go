@@ -23,6 +23,9 @@ const (
 	attrLegacyBootable = 1 << 2
 )
 
+// HostFiles are the host's files a disk holds as they are.
+func HostFiles() []string { return []string{gptMBR} }
+
 // installBIOSBoot makes the disk boot on BIOS firmware too: SYSLINUX's
 // boot sector and ldlinux.sys on the ESP's FAT (in dir, which holds its
 // configuration), and gptmbr.bin in the protective MBR, which chains to

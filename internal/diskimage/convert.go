@@ -12,8 +12,9 @@ func ConvertQcow2(ctx context.Context, run *command.Runner, raw, dst string) err
 	return err
 }
 
-// CopySparse copies a raw image, keeping its holes.
+// CopySparse copies a raw image, or a folder of files, keeping holes and
+// making more of blocks of zeros.
 func CopySparse(ctx context.Context, run *command.Runner, src, dst string) error {
-	_, err := run.Run(ctx, command.Cmd{Name: "cp", Args: []string{"--sparse=always", src, dst}})
+	_, err := run.Run(ctx, command.Cmd{Name: "cp", Args: []string{"--recursive", "--sparse=always", src, dst}})
 	return err
 }

@@ -59,6 +59,17 @@ func Write(ctx context.Context, run *command.Runner, dst string, l Layout, c Con
 	if err := writeState(ctx, run, dst, l, c.StateDir, c.Epoch); err != nil {
 		return fmt.Errorf("writing state filesystem: %w", err)
 	}
+	return digHoles(ctx, run, dst)
+}
+
+// digHoles makes every block of zeros of the disk a hole. What reads
+// holes (GNU tar's sparse archive in the gce output) then reads the same
+// file whatever wrote it or copied it: cp --sparse=always, which the
+// build cache copies with, makes the same holes.
+func digHoles(ctx context.Context, run *command.Runner, dst string) error {
+	if _, err := run.Run(ctx, command.Cmd{Name: "fallocate", Args: []string{"--dig-holes", dst}}); err != nil {
+		return fmt.Errorf("making the disk's blocks of zeros holes: %w", err)
+	}
 	return nil
 }
 

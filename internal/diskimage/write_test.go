@@ -3,6 +3,7 @@ package diskimage
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/nodebake/nodebake/internal/command"
 )
@@ -42,6 +45,40 @@ func TestSmallestESP(t *testing.T) {
 	if out, err := exec.Command("fsck.vfat", "-n", part).CombinedOutput(); err != nil {
 		t.Errorf("fsck.vfat: %v\n%s", err, out)
 	}
+	// Every block of zeros is a hole: a sparse copy has the same data
+	// runs.
+	cp := filepath.Join(dir, "copy.raw")
+	if out, err := exec.Command("cp", "--sparse=always", img, cp).CombinedOutput(); err != nil {
+		t.Fatalf("cp: %v\n%s", err, out)
+	}
+	if got, want := dataRuns(t, img), dataRuns(t, cp); got != want || got == "" {
+		t.Errorf("the disk's data runs differ from its sparse copy's: blocks of zeros are not holes\ndisk: %s\ncopy: %s", got, want)
+	}
+}
+
+// dataRuns lists a file's runs of data as SEEK_DATA and SEEK_HOLE find
+// them.
+func dataRuns(t *testing.T, path string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	var runs []string
+	for pos := int64(0); pos < fi.Size(); {
+		data, err := unix.Seek(int(f.Fd()), pos, unix.SEEK_DATA)
+		if err != nil {
+			break // ENXIO: holes to the end
+		}
+		hole, err := unix.Seek(int(f.Fd()), data, unix.SEEK_HOLE)
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs = append(runs, fmt.Sprintf("%d-%d", data, hole))
+		pos = hole
+	}
+	return strings.Join(runs, " ")
 }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }

@@ -104,6 +104,8 @@ type imager struct {
 	cmdline  string
 	resolved *lock.Lock
 	rootImg  string // the root's squashfs, once the disk is written
+	key      string // the build cache's key, once known
+	hit      *hit   // the build the cache holds, if it does
 }
 
 // Execute builds the image of req.Profile, which must already be
@@ -116,8 +118,7 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 	}
 	defer wd.Remove()
 	im := newImager(log, req, wd.Path)
-	steps := []step{
-		{"resolve apt sources", im.aptSources},
+	build := []step{
 		{"base system", im.baseSystem},
 		{"assemble root", im.assemble},
 		{"kit", im.bakeKit},
@@ -128,14 +129,34 @@ func Execute(ctx context.Context, log *slog.Logger, req Request) (*Result, error
 		{"fix timestamps", im.fixTimestamps},
 		{"write disk", im.writeDisk},
 		{"publish", im.publish},
+		{"keep in cache", im.storeBuild},
 	}
-	if req.LockOnly {
+	var steps []step
+	switch {
+	case req.LockOnly:
 		// Everything up to the lock: every input is resolved, and no
 		// disk is written.
-		last := slices.IndexFunc(steps, func(s step) bool { return s.name == "lock" })
-		steps = steps[:last+1]
+		last := slices.IndexFunc(build, func(s step) bool { return s.name == "lock" })
+		steps = append([]step{{"resolve apt sources", im.aptSources}}, build[:last+1]...)
+	default:
+		// The rest depends on the cache: a build it holds is published
+		// from it.
+		steps = []step{
+			{"resolve apt sources", im.aptSources},
+			{"build cache", func(ctx context.Context) error {
+				if err := im.cachedBuild(ctx); err != nil {
+					return err
+				}
+				if im.hit != nil {
+					steps = append(steps, step{"disk from cache", im.fromCache}, step{"publish", im.publish})
+				} else {
+					steps = append(steps, build...)
+				}
+				return nil
+			}},
+		}
 	}
-	if err := runSteps(ctx, log, steps); err != nil {
+	if err := runSteps(ctx, log, &steps); err != nil {
 		return nil, err
 	}
 	im.out.Lock = im.resolved
@@ -293,7 +314,11 @@ func (im *imager) writeDisk(ctx context.Context) error {
 }
 
 func (im *imager) publish(ctx context.Context) error {
+	live, known := im.writeLive, map[string]string(nil)
+	if im.hit != nil {
+		live, known = im.copyLive, im.hit.knownSums()
+	}
 	return publish(ctx, im.run, im.work, im.rawPath(), im.out, diskformat.Options{
 		Name: im.p.Metadata.Name, Epoch: im.epoch, Seed: im.p.Digest(), Firmware: im.p.Spec.Outputs.OVAFirmware,
-	}, im.writeLive)
+	}, live, known)
 }

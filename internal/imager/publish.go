@@ -23,7 +23,9 @@ type liveWriter func(ctx context.Context, format, tmp string) error
 // publish converts and moves the finished outputs into place. Each is
 // first complete under a temporary name in the output folder, then
 // renamed; the manifest, which lists them with their sha256, goes last.
-func publish(ctx context.Context, run *command.Runner, work, raw string, out Result, o diskformat.Options, live liveWriter) error {
+// known are the sha256 of outputs copied from the build cache, by their
+// names in the manifest: those are not read again.
+func publish(ctx context.Context, run *command.Runner, work, raw string, out Result, o diskformat.Options, live liveWriter, known map[string]string) error {
 	if err := os.MkdirAll(filepath.Dir(out.Manifest), 0o755); err != nil {
 		return err
 	}
@@ -106,7 +108,10 @@ func publish(ctx context.Context, run *command.Runner, work, raw string, out Res
 				errs[i] = err
 				return
 			}
-			sum, err := cache.FileSHA256(f.path)
+			sum, ok := known[f.name]
+			if !ok {
+				sum, err = cache.FileSHA256(f.path)
+			}
 			m.Outputs[i] = manifest.Output{Format: f.format, File: f.name, Size: fi.Size(), SHA256: sum}
 			errs[i] = err
 		})

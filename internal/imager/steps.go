@@ -17,9 +17,11 @@ type step struct {
 
 // runSteps runs the steps in order, logging each one's name and duration,
 // and the total at the end; it stops at the first error, naming its step.
-func runSteps(ctx context.Context, log *slog.Logger, steps []step) error {
+// A step may append the steps that follow it.
+func runSteps(ctx context.Context, log *slog.Logger, steps *[]step) error {
 	began := time.Now()
-	for _, s := range steps {
+	for i := 0; i < len(*steps); i++ {
+		s := (*steps)[i]
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -33,7 +35,7 @@ func runSteps(ctx context.Context, log *slog.Logger, steps []step) error {
 		}
 		log.Info("step", "name", s.name, "status", "done", "seconds", round(secs))
 	}
-	log.Info("steps done", "steps", len(steps), "seconds", round(time.Since(began).Seconds()))
+	log.Info("steps done", "steps", len(*steps), "seconds", round(time.Since(began).Seconds()))
 	return nil
 }
 

@@ -30,7 +30,7 @@ func (b *Builder) Firstboot(ctx context.Context, sourceDir string) (Artifact, er
 	if err != nil {
 		return Artifact{}, err
 	}
-	src, err := sourceHash(sourceDir)
+	src, err := SourceHash(sourceDir)
 	if err != nil {
 		return Artifact{}, err
 	}
@@ -62,9 +62,9 @@ func (b *Builder) Firstboot(ctx context.Context, sourceDir string) (Artifact, er
 	return b.artifact("firstboot", "source:"+src[:12], "source:"+src[:12], r, bin, path)
 }
 
-// sourceHash hashes go.mod, go.sum and every non-test Go file under dir,
-// by path and content.
-func sourceHash(dir string) (string, error) {
+// SourceHash hashes what the first-boot agent is built from: go.mod,
+// go.sum and every non-test Go file under dir, by path and content.
+func SourceHash(dir string) (string, error) {
 	var files []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {

@@ -25,6 +25,9 @@ const (
 	efiImage = "efiboot.img"
 )
 
+// HostFiles are the host's files an ISO holds as they are.
+func HostFiles() []string { return []string{isolinuxBin, isohybridMBR, ldlinux} }
+
 // WriteISO writes m as a hybrid ISO at dst: the ESP's files (the same
 // loader entry for systemd-boot and ISOLINUX, whose command line finds
 // the medium by its volume ID) and the two squashfs files under
