@@ -182,18 +182,14 @@ func (c *Cache) Prune(kind string, keep int) error {
 // holes are hashed as the zeros they read as, without reading them: a
 // raw disk image is gigabytes of holes.
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, size, err := open(path)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return "", err
-	}
 	h := sha256.New()
 	buf, zeros := make([]byte, 1<<20), make([]byte, 1<<20)
-	for pos, size := int64(0), fi.Size(); pos < size; {
+	for pos := int64(0); pos < size; {
 		data, hole := dataRun(f, pos, size)
 		for n := data - pos; n > 0; {
 			k := min(n, int64(len(zeros)))
@@ -206,6 +202,20 @@ func FileSHA256(path string) (string, error) {
 		pos = hole
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// open opens a file for reading, with its size.
+func open(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return f, fi.Size(), nil
 }
 
 // Whence values of lseek(2) that find data and holes (Linux, and most

@@ -37,8 +37,12 @@ func BenchmarkWarmBuild(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		out = b.TempDir()
 		start := time.Now()
-		if r := run(b, "build", "-p", "profiles/default.yaml", "-o", out); r.code != 0 {
+		r := run(b, "build", "-p", "profiles/default.yaml", "-o", out)
+		if r.code != 0 {
 			b.Fatalf("build: %s", r.stderr)
+		}
+		if !strings.Contains(r.stderr, "build found in cache") {
+			b.Fatalf("the warm build did not find the build it follows in the cache:\n%s", tail(r.stderr, 4000))
 		}
 		elapsed += time.Since(start)
 	}

@@ -189,7 +189,7 @@ func (im *imager) sourceFiles() ([]byte, error) {
 }
 
 // toolVersions are hostTools' answers, asked side by side; a tool that
-// is missing answers with its error, and the step that runs it fails.
+// is missing or fails has none, and the step that runs it fails.
 func toolVersions(ctx context.Context, run *command.Runner) [][]byte {
 	out := make([][]byte, len(hostTools))
 	var wg sync.WaitGroup
@@ -197,7 +197,7 @@ func toolVersions(ctx context.Context, run *command.Runner) [][]byte {
 		wg.Go(func() {
 			v, err := run.Run(ctx, command.Cmd{Name: t[0], Args: t[1:]})
 			if err != nil {
-				v = []byte("error: " + err.Error())
+				v = []byte("no answer")
 			}
 			out[i] = append([]byte(strings.Join(t, " ")+"\n"), v...)
 		})
@@ -224,8 +224,11 @@ func (im *imager) cachedBuild(ctx context.Context) error {
 	im.key = key
 	c := im.kit.Cache
 	dir, ok, err := c.Lookup(buildKind, key)
-	if err != nil || !ok {
+	if err != nil {
 		return err
+	} else if !ok {
+		im.log.Info("build not in cache", "key", key[:12])
+		return nil
 	}
 	h, err := readHit(dir)
 	if err != nil {
@@ -345,5 +348,6 @@ func (im *imager) keep(ctx context.Context) error {
 	if _, err := c.Commit(buildKind, im.key, tmp); err != nil {
 		return err
 	}
+	im.log.Info("build kept in cache", "key", im.key[:12])
 	return c.Prune(buildKind, buildKeep)
 }
