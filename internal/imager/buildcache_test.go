@@ -2,6 +2,7 @@ package imager
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/nodebake/nodebake/internal/cache"
 	"github.com/nodebake/nodebake/internal/lock"
+	"github.com/nodebake/nodebake/internal/manifest"
 	"github.com/nodebake/nodebake/internal/profile"
 )
 
@@ -183,4 +185,112 @@ func TestInputsKeyWithoutABase(t *testing.T) {
 	if key, ok, err := f.imager(t).inputsKey(context.Background()); ok || err != nil || key != "" {
 		t.Errorf("inputsKey with no base: %q %v %v", key, ok, err)
 	}
+}
+
+// storeEntry puts a build in the fixture's cache under its key, as keep
+// does: a sparse raw disk, the manifest and the lock.
+func (f *keyFixture) storeEntry(t *testing.T, resolved *lock.Lock) (key string) {
+	key = f.key(t)
+	c := &cache.Cache{Dir: f.cacheDir}
+	tmp, err := c.TempDir(buildKind)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.Create(filepath.Join(tmp, "disk.raw"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.Truncate(64 << 20)
+	raw.WriteAt([]byte("a disk"), 1<<20)
+	raw.Close()
+	m := &manifest.Manifest{SchemaVersion: manifest.SchemaVersion, Name: "keyed",
+		Outputs: []manifest.Output{{Format: "raw", File: "keyed.raw", SHA256: "raw-sum"}, {Format: "qcow2", File: "keyed.qcow2", SHA256: "qcow2-sum"}}}
+	data, _ := json.Marshal(resolved)
+	os.WriteFile(filepath.Join(tmp, "manifest.json"), m.Marshal(), 0o644)
+	os.WriteFile(filepath.Join(tmp, "lock.json"), data, 0o644)
+	os.Mkdir(filepath.Join(tmp, "live"), 0o755)
+	if _, err := c.Commit(buildKind, key, tmp); err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// TestCachedBuild: a build the cache holds is found by its key and
+// verified; a changed entry is not used; --locked compares the cached
+// build's lock with the profile's.
+func TestCachedBuild(t *testing.T) {
+	lockOf := func(pause string) *lock.Lock {
+		return &lock.Lock{APIVersion: lock.APIVersion, Kind: lock.Kind, Profile: "keyed", Suite: "bookworm",
+			Kit: lock.Kit{Images: []lock.Image{{Ref: "registry.k8s.io/pause:3.10.2", Digest: pause}}}}
+	}
+	t.Run("hit", func(t *testing.T) {
+		f := newKeyFixture(t)
+		f.storeEntry(t, lockOf("sha256:aa"))
+		im := f.imager(t)
+		if err := im.cachedBuild(context.Background()); err != nil || im.hit == nil {
+			t.Fatalf("cachedBuild: hit %v, %v", im.hit != nil, err)
+		}
+		if got := im.hit.knownSums(); len(got) != 1 || got["keyed.raw"] != "raw-sum" {
+			t.Errorf("known sums %v, want the raw disk's only (qcow2 is made again)", got)
+		}
+		if err := im.fromCache(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := cache.SparseSHA256(im.rawPath()); got != mustSparse(t, filepath.Join(im.hit.dir, "disk.raw")) {
+			t.Error("the raw disk in the work folder is not the cached one")
+		}
+		data, _ := os.ReadFile(filepath.Join(im.work, "manifest.json"))
+		if m, err := manifest.Parse(data); err != nil || len(m.Outputs) != 0 {
+			t.Errorf("the work folder's manifest: %v, outputs %v (publish lists them anew)", err, m)
+		}
+	})
+	t.Run("another input", func(t *testing.T) {
+		f := newKeyFixture(t)
+		f.storeEntry(t, lockOf("sha256:aa"))
+		os.WriteFile(filepath.Join(f.src, "overlays/site/etc/site.conf"), []byte("a = 3\n"), 0o644)
+		im := f.imager(t)
+		if err := im.cachedBuild(context.Background()); err != nil || im.hit != nil {
+			t.Fatalf("cachedBuild after an overlay changed: hit %v, %v", im.hit != nil, err)
+		}
+	})
+	t.Run("a changed entry", func(t *testing.T) {
+		f := newKeyFixture(t)
+		key := f.storeEntry(t, lockOf("sha256:aa"))
+		c := &cache.Cache{Dir: f.cacheDir}
+		raw, _ := os.OpenFile(filepath.Join(c.Path(buildKind, key), "disk.raw"), os.O_WRONLY, 0)
+		raw.WriteAt([]byte{1}, 40<<20) // in a hole
+		raw.Close()
+		im := f.imager(t)
+		if err := im.cachedBuild(context.Background()); err != nil || im.hit != nil {
+			t.Fatalf("cachedBuild with a changed entry: hit %v, %v", im.hit != nil, err)
+		}
+		if _, err := os.Stat(c.Path(buildKind, key)); !os.IsNotExist(err) {
+			t.Errorf("the changed entry is still there: %v", err)
+		}
+	})
+	t.Run("locked", func(t *testing.T) {
+		f := newKeyFixture(t)
+		f.lock = lockOf("sha256:aa")
+		f.storeEntry(t, lockOf("sha256:bb")) // built from the lock, resolved otherwise
+		im := f.imager(t)
+		im.req.Locked = true
+		err := im.cachedBuild(context.Background())
+		if !lock.IsDrift(err) || !strings.Contains(err.Error(), "sha256:bb") {
+			t.Fatalf("a --locked build of a cached build that drifted: %v, want the drift", err)
+		}
+		f.storeEntry(t, lockOf("sha256:aa"))
+		im = f.imager(t)
+		im.req.Locked = true
+		if err := im.cachedBuild(context.Background()); err != nil || im.hit == nil {
+			t.Fatalf("a --locked build of a cached build that matches: hit %v, %v", im.hit != nil, err)
+		}
+	})
+}
+
+func mustSparse(t *testing.T, path string) string {
+	sum, err := cache.SparseSHA256(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sum
 }
