@@ -53,6 +53,7 @@ var hostTools = [][]string{
 	{"systemctl", "--version"},    // enabling units
 	{"mksquashfs", "-version"},    // the root and the state seed
 	{"mke2fs", "-V"},              // the state partition
+	{"fallocate", "--version"},    // the disk's holes
 	{"syslinux", "--version"},     // BIOS boot
 	{"mcopy", "--version"},        // syslinux writes the FAT with mtools
 	{"cp", "--version"},           // sparse copies
