@@ -162,7 +162,7 @@ func TestClusterAPICrashAtEveryStep(t *testing.T) {
 		}
 		// The success file comes once the join is done and the worker's
 		// import, which ran beside it, is checked.
-		joined := first.count("import node") > 0 && first.calls[len(first.calls)-1] != "import node"
+		joined := first.count("import node,workloads") > 0 && first.calls[len(first.calls)-1] != "import node,workloads"
 		if _, err := os.Stat(filepath.Join(root, capi.SuccessFile)); (err == nil) != joined {
 			t.Errorf("crash at %d (%v): success file %v", crashAt, first.calls, err == nil)
 		}

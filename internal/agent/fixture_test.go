@@ -17,6 +17,7 @@ import (
 	"github.com/nodebake/nodebake/internal/configsource"
 	"github.com/nodebake/nodebake/internal/ignitioncfg"
 	"github.com/nodebake/nodebake/internal/kubeadm"
+	"github.com/nodebake/nodebake/internal/manifest"
 )
 
 // The agent's test fixtures: configs, a fake node that can crash at any
@@ -227,7 +228,7 @@ func (f *fakeNode) UnitActiveSince(context.Context, string) (float64, error) { r
 // config is on the node, as flannel leaves it.
 func (f *fakeNode) WaitNode(_ context.Context, _, _, condition string) error {
 	if condition == "Ready" {
-		f.touch("/etc/cni/net.d/10-flannel.conflist")
+		f.touch(manifest.CNIDir + "/10-flannel.conflist")
 	}
 	return nil
 }

@@ -28,25 +28,30 @@ type Runtime interface {
 // control plane's static pods need the control plane's, a worker never.
 func archivesFor(role kubeadm.Role) []string {
 	if role == kubeadm.RoleJoin {
-		return []string{manifest.ArchiveNode}
+		return []string{manifest.ArchiveNode, manifest.ArchiveWorkloads}
 	}
-	return []string{manifest.ArchiveNode, manifest.ArchiveControlPlane}
+	return manifest.Archives
 }
 
 // images has the images this node's role runs imported before the
-// kubelet needs them. The node's archive is being imported since boot
-// (nodebake-images.service, which the agent does not wait for to start).
+// kubelet needs them. The node's and the workloads' archives are being
+// imported since boot, one after the other (nodebake-images.service and
+// nodebake-images-workloads.service, which the agent does not wait for
+// to start).
 //
 // A control plane waits for its images here, before kubeadm: init's
-// preflight checks every image kubeadm lists, and its static pods need
-// the control plane's (imported now, beside the node's).
+// preflight checks every image kubeadm lists, CoreDNS's among them, and
+// its static pods need the control plane's (imported now, beside the
+// others).
 //
 // A worker does not wait: kubeadm join's discovery and preflight need no
-// image, and the kubelet it starts requires the import and is ordered
-// after it (kubelet.service), so the join runs beside the import and the
-// kubelet starts the moment the images are in. The import is only queued
-// here (started again if it failed); the imported phase checks its
-// result once the join is over.
+// image, and the kubelet it starts requires the node's import and is
+// ordered after it (kubelet.service), so the join runs beside the import
+// and the kubelet starts the moment the node's images are in; the
+// workloads' follow while it registers, and the node is Ready only once
+// they are in (nodebake-cni.service). The imports are only queued here
+// (started again if one failed); the imported phase checks their result
+// once the join is over.
 func (a *Agent) images(ctx context.Context) error {
 	archives := archivesFor(a.run.kubeCfg.Role)
 	if a.run.kubeCfg.Role == kubeadm.RoleJoin {
@@ -62,10 +67,11 @@ func (a *Agent) images(ctx context.Context) error {
 	return nil
 }
 
-// imported is the phase after kubeadm: a worker's import, queued by the
-// images phase and run beside the join, is in. A join that succeeded had
-// its kubelet wait for the import, so this is a check that records when it
-// ended. It is its own phase so that a power cut here never joins again.
+// imported is the phase after kubeadm: a worker's imports, queued by the
+// images phase and run beside the join, are in. A join that succeeded had
+// its kubelet wait for the node's, so this waits at most for the
+// workloads' and records when each ended. It is its own phase so that a
+// power cut here never joins again.
 func (a *Agent) imported(ctx context.Context) error {
 	if a.run.kubeCfg.Role != kubeadm.RoleJoin {
 		return nil
@@ -98,7 +104,10 @@ func importFailed(archives []string, err error) error {
 func (a *Agent) markImports(ctx context.Context, archives []string) {
 	for _, archive := range archives {
 		name, unit := MilestoneImages, manifest.ImportUnit(archive)
-		if archive == manifest.ArchiveControlPlane {
+		switch archive {
+		case manifest.ArchiveWorkloads:
+			name = MilestoneImagesWorkloads
+		case manifest.ArchiveControlPlane:
 			name = MilestoneImagesControlPlane
 		}
 		if at, err := a.Node.UnitActiveSince(ctx, unit); err != nil {

@@ -12,19 +12,20 @@ import (
 	"github.com/nodebake/nodebake/internal/command"
 )
 
-// TestImagesByRole: a control plane has the node's images and its own
-// imported before kubeadm runs; a worker only queues the node's, joins
-// beside the import (its kubelet waits for it), and then checks it. Each
-// records when its imports were in.
+// TestImagesByRole: a control plane has the node's, the workloads' and
+// its own images imported before kubeadm runs; a worker only queues the
+// node's and the workloads', joins beside the imports (its kubelet waits
+// for the node's), and then checks them. Each records when its imports
+// were in.
 func TestImagesByRole(t *testing.T) {
 	cpJoin := kubeadmJoin + "controlPlane:\n  certificateKey: " + strings.Repeat("ab", 32) + "\n"
 	for _, c := range []struct {
 		name, kubeadmYAML, kubeadm string
 		calls                      []string // in this order, each once
 	}{
-		{"init", kubeadmInit("v1.37.2"), "init", []string{"import node,control-plane", "init"}},
-		{"worker", kubeadmJoin, "join", []string{"queue node", "join", "import node"}},
-		{"control-plane join", cpJoin, "join", []string{"import node,control-plane", "join"}},
+		{"init", kubeadmInit("v1.37.2"), "init", []string{"import node,workloads,control-plane", "init"}},
+		{"worker", kubeadmJoin, "join", []string{"queue node,workloads", "join", "import node,workloads"}},
+		{"control-plane join", cpJoin, "join", []string{"import node,workloads,control-plane", "join"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			root := newRoot(t, ignition(c.kubeadmYAML))
@@ -46,8 +47,10 @@ func TestImagesByRole(t *testing.T) {
 			for _, m := range status(t, root).Milestones {
 				names[m.Name] = true
 			}
-			if !names[MilestoneImages] {
-				t.Errorf("milestone %s not recorded", MilestoneImages)
+			for _, m := range []string{MilestoneImages, MilestoneImagesWorkloads} {
+				if !names[m] {
+					t.Errorf("milestone %s not recorded", m)
+				}
 			}
 			if want := c.name != "worker"; names[MilestoneImagesControlPlane] != want {
 				t.Errorf("milestone %s recorded: %v, want %v", MilestoneImagesControlPlane, names[MilestoneImagesControlPlane], want)
@@ -68,7 +71,7 @@ func TestWorkerImportFailure(t *testing.T) {
 		a, _ := newAgent(root, node, nil)
 		err, _ := run(a)
 		st := status(t, root)
-		if err == nil || st.ErrorClass != "images-missing" || st.Phase != "kubeadm" || node.count("join") != 1 || node.count("import node") != 1 {
+		if err == nil || st.ErrorClass != "images-missing" || st.Phase != "kubeadm" || node.count("join") != 1 || node.count("import node,workloads") != 1 {
 			t.Errorf("error %v, status %+v, calls %v", err, st, node.calls)
 		}
 	})

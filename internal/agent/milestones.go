@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/nodebake/nodebake/internal/manifest"
 )
 
 // The milestones of a first boot, in the order a control plane reaches
@@ -18,17 +20,20 @@ import (
 const (
 	MilestoneContainerd = "containerd" // containerd.service ready
 	MilestoneImages     = "images"     // the node's baked images imported (nodebake-images.service)
-	// The control plane's baked images imported, on a control plane
+	// The workloads' baked images imported (nodebake-images-workloads.service),
+	// and on a control plane the control plane's
 	// (nodebake-images-control-plane.service, started by the agent).
-	// Both are recorded as systemd timed them: on a control plane by the
-	// images phase, on a worker (whose join runs beside its import, so
-	// images may come after kubeadm-started) by the imported phase.
+	// The imports are recorded as systemd timed them: on a control plane
+	// by the images phase, on a worker (whose join runs beside its
+	// imports, so they may come after kubeadm-started) by the imported
+	// phase.
+	MilestoneImagesWorkloads    = "images-workloads"
 	MilestoneImagesControlPlane = "images-control-plane"
 	MilestoneAgent              = "agent"              // this run of the agent started
 	MilestoneKubeadmStart       = "kubeadm-started"    // kubeadm init or join started
 	MilestoneKubeadmDone        = "kubeadm-done"       // kubeadm init or join done
 	MilestoneRegistered         = "kubelet-registered" // the node's Node object exists
-	MilestoneCNI                = "cni"                // the pod network's CNI config is on the node
+	MilestoneCNI                = "cni"                // containerd has the pod network's CNI config (manifest.CNIDir)
 	MilestoneReady              = "node-ready"         // the node Ready (the kubelet is only once the CNI is)
 )
 
@@ -49,8 +54,9 @@ type Watcher interface {
 	WaitNode(ctx context.Context, kubeconfig, name, condition string) error
 }
 
-// cniDir is where the pod network's CNI config appears.
-const cniDir = "/etc/cni/net.d"
+// cniDir is where containerd loads the pod network's CNI config from,
+// once the baked images are in.
+const cniDir = manifest.CNIDir
 
 // watchFor bounds how long a configured node is watched for its
 // registration, CNI and Ready milestones.

@@ -56,7 +56,7 @@ func TestMilestonesOfEachRun(t *testing.T) {
 			}
 		}
 	}
-	if want := []string{MilestoneAgent, MilestoneContainerd, MilestoneImages, MilestoneImagesControlPlane, MilestoneKubeadmStart}; !slices.Equal(byRun[1], want) {
+	if want := []string{MilestoneAgent, MilestoneContainerd, MilestoneImages, MilestoneImagesWorkloads, MilestoneImagesControlPlane, MilestoneKubeadmStart}; !slices.Equal(byRun[1], want) {
 		t.Errorf("the cut run's milestones %q, want %q", byRun[1], want)
 	}
 	// The second run finished the init kubeadm left (no second init, so
@@ -66,7 +66,7 @@ func TestMilestonesOfEachRun(t *testing.T) {
 	}
 	got := slices.Clone(byRun[2])
 	slices.Sort(got)
-	want := []string{MilestoneAgent, MilestoneCNI, MilestoneContainerd, MilestoneImages, MilestoneImagesControlPlane, MilestoneKubeadmDone, MilestoneRegistered, MilestoneReady}
+	want := []string{MilestoneAgent, MilestoneCNI, MilestoneContainerd, MilestoneImages, MilestoneImagesWorkloads, MilestoneImagesControlPlane, MilestoneKubeadmDone, MilestoneRegistered, MilestoneReady}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {
 		t.Errorf("the second run's milestones %q, want %q", byRun[2], want)
@@ -94,7 +94,7 @@ func TestMilestonesOfAJoin(t *testing.T) {
 		got = append(got, m.Name)
 	}
 	slices.Sort(got)
-	want := []string{MilestoneAgent, MilestoneCNI, MilestoneContainerd, MilestoneImages, MilestoneKubeadmDone,
+	want := []string{MilestoneAgent, MilestoneCNI, MilestoneContainerd, MilestoneImages, MilestoneImagesWorkloads, MilestoneKubeadmDone,
 		MilestoneKubeadmStart, MilestoneRegistered, MilestoneReady}
 	slices.Sort(want)
 	if !slices.Equal(got, want) {

@@ -186,8 +186,15 @@ func checkProbeOn(t *testing.T, boots map[int]map[string]string, firmware string
 			"kubelet_cgroup_driver":     "systemd",
 			// The baked images: all there, complete and pinned, with no
 			// network device to pull them through.
-			"images_service":    "active",
-			"images_cp_service": "active",
+			"images_service":           "active",
+			"images_workloads_service": "active",
+			"images_cp_service":        "active",
+			// containerd loads CNI configs from the copy nodebake-cni
+			// keeps of /etc/cni/net.d, once the images are in: a config
+			// written there reaches it, and leaves it when removed.
+			"cni_conf_dir":      "/run/nodebake/cni/net.d",
+			"cni_copy":          "copied",
+			"cni_removed":       "removed",
 			"images_wanted":     "7",
 			"images_missing":    "",
 			"images_incomplete": "",
@@ -207,9 +214,9 @@ func checkProbeOn(t *testing.T, boots map[int]map[string]string, firmware string
 				t.Errorf("boot %d: %s = %q, want %q", n, k, got, want)
 			}
 		}
-		// At boot, the node's archive alone: pause, kube-proxy, CoreDNS
-		// and flannel; the control plane's four came on the first boot's
-		// request, and stay.
+		// At boot, the node's and the workloads' archives alone: pause,
+		// kube-proxy and flannel, then CoreDNS; the control plane's four
+		// came on the first boot's request, and stay.
 		if want := map[int]string{1: "4", 2: "8"}[n]; b["images_crictl_node"] != want {
 			t.Errorf("boot %d: %s images before the control plane's were asked for, want %s", n, b["images_crictl_node"], want)
 		}

@@ -303,7 +303,7 @@ func clusterTest(t *testing.T, workers ...string) {
 	for _, l := range logLines(cpVM.log, "NBC-LOG") {
 		t.Log("cp-1: " + l)
 	}
-	for _, h := range hosts {
+	for i, h := range hosts {
 		at, err := time.Parse(time.RFC3339, c["ready_at."+h.name])
 		if err != nil {
 			t.Errorf("%s: no Ready time (%q)", h.name, c["ready_at."+h.name])
@@ -311,6 +311,18 @@ func clusterTest(t *testing.T, workers ...string) {
 		}
 		t.Logf("%s: Ready %.0f s after power-on", h.name, at.Sub(started[h.name]).Seconds())
 		fmt.Printf("cluster: %s Ready %.0f s after power-on\n", h.name, at.Sub(started[h.name]).Seconds())
+		// The kubelet starts before the workloads' images are in, but
+		// the node is Ready only after them (nodebake-cni.service): no
+		// pod that runs one is scheduled onto it before. Both times are
+		// the node's clock, in whole seconds.
+		workloads, err := time.Parse(time.RFC3339, lines(vms[i].log, "NBK "+h.name)["workloads_at"])
+		if err != nil {
+			t.Errorf("%s: no time for the workloads' import: %v", h.name, err)
+		} else if at.Before(workloads) {
+			t.Errorf("%s: Ready at %s, before its workloads' images were in at %s", h.name, at.Format(time.TimeOnly), workloads.Format(time.TimeOnly))
+		} else {
+			t.Logf("%s: workloads' images in %.0f s before Ready", h.name, at.Sub(workloads).Seconds())
+		}
 	}
 	want := map[string]string{
 		"firstboot": "success", "coredns_available": "True", "nodes": "cp-1," + strings.Join(workers, ",") + ",",

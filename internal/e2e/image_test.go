@@ -304,7 +304,7 @@ func TestInspectReportsTheProfile(t *testing.T) {
 	if !slices.Equal(refs, wantImages) {
 		t.Errorf("baked images %v, want kubeadm's %v", refs, wantImages)
 	}
-	for _, u := range []string{"containerd.service", "nodebake-images.service", "kubelet.service", "nodebake-testprobe.service", "nodebake-growstate.service", "nodebake-ssh-keygen.service", "systemd-networkd.service"} {
+	for _, u := range []string{"containerd.service", "nodebake-images.service", "nodebake-images-workloads.service", "kubelet.service", "nodebake-cni.service", "nodebake-cni.path", "nodebake-testprobe.service", "nodebake-growstate.service", "nodebake-ssh-keygen.service", "systemd-networkd.service"} {
 		if !slices.Contains(rep.EnabledUnits, u) {
 			t.Errorf("unit %s not enabled; enabled: %v", u, rep.EnabledUnits)
 		}
@@ -371,8 +371,9 @@ func TestManifestMatchesImage(t *testing.T) {
 // TestBakedImagesMatchManifest reads the image archives out of the root
 // with unsquashfs and tar and checks they hold, by name and digest, the
 // images the manifest lists, each in the archive the manifest says: the
-// control plane's static pods' in control-plane.tar, the rest in
-// node.tar; and that the layers are gzip's, which import fastest.
+// control plane's static pods' in control-plane.tar, pause's,
+// kube-proxy's and the pod network's in node.tar, the rest (CoreDNS) in
+// workloads.tar; and that the layers are zstd's, which import fastest.
 func TestBakedImagesMatchManifest(t *testing.T) {
 	out := testImage(t)
 	raw := filepath.Join(out, "test.raw")
@@ -382,7 +383,7 @@ func TestBakedImagesMatchManifest(t *testing.T) {
 	images := filepath.Join(dir, "usr/share/nodebake/images")
 	inArchive, inList := map[string]string{}, map[string]string{}
 	archiveOf := map[string]string{}
-	for _, name := range []string{"node", "control-plane"} {
+	for _, name := range []string{"node", "workloads", "control-plane"} {
 		archive := filepath.Join(images, name+".tar")
 		var idx struct {
 			Manifests []struct {
@@ -427,9 +428,12 @@ func TestBakedImagesMatchManifest(t *testing.T) {
 			t.Errorf("%s: manifest %s in %s, archive %s in %s, list %s", img.Ref, img.Digest, img.Archive, inArchive[img.Ref], archiveOf[img.Ref], inList[img.Ref])
 		}
 		repo := img.Ref[strings.LastIndex(img.Ref, "/")+1 : strings.LastIndex(img.Ref, ":")]
-		want := "node"
-		if repo == "etcd" || repo == "kube-apiserver" || repo == "kube-controller-manager" || repo == "kube-scheduler" {
+		want := "workloads"
+		switch repo {
+		case "etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler":
 			want = "control-plane"
+		case "pause", "kube-proxy", "flannel":
+			want = "node"
 		}
 		if img.Archive != want {
 			t.Errorf("%s is in the %s archive, want %s", img.Ref, img.Archive, want)

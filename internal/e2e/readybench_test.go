@@ -219,10 +219,25 @@ func BenchmarkBootToReady(b *testing.B) {
 		}
 		if c, ok := at["containerd"]; ok {
 			if i, ok := at["images"]; ok {
-				// The node's import starts once containerd is ready; the
-				// agent's images phase waits for its end.
+				// The node's import starts once containerd is ready, the
+				// workloads' once it ends.
 				fmt.Printf("  %-22s %8.1f s\n", "node.tar import", i-c)
 				b.ReportMetric(i-c, m.name+"-import-s")
+				if w, ok := at["images-workloads"]; ok {
+					fmt.Printf("  %-22s %8.1f s\n", "workloads.tar import", w-i)
+					b.ReportMetric(w-i, m.name+"-workloads-import-s")
+				}
+			}
+		}
+		// A worker's join starts beside the node's import; its kubelet
+		// waits for the import's end, if it comes after the join's
+		// start, for at most that long (the kubelet starts some seconds
+		// into the join, so this bounds the wait from above).
+		if k, ok := at["kubeadm-started"]; ok && m != cp {
+			if i, ok := at["images"]; ok {
+				wait := max(0, i-k)
+				fmt.Printf("  %-22s %8.1f s\n", "import after join start", wait)
+				b.ReportMetric(wait, m.name+"-import-on-join-s")
 			}
 		}
 		// A control plane's own import runs from the agent's images

@@ -350,8 +350,8 @@ func imageComponent(kubeVersion, ref string) (goComponent, bool, error) {
 	return goComponent{"image:" + repo, r.recipe, version}, true, nil
 }
 
-// Archive is one archive of baked images (manifest.ArchiveNode or
-// manifest.ArchiveControlPlane), built and cached.
+// Archive is one archive of baked images (one of manifest.Archives),
+// built and cached.
 type Archive struct {
 	Name    string
 	Path    string // the OCI archive, in the cache
@@ -364,23 +364,37 @@ var controlPlaneRepos = map[string]bool{
 	"kube-apiserver": true, "kube-controller-manager": true, "kube-scheduler": true, "etcd": true,
 }
 
-// archiveFor is the archive an image goes in: the control plane's for
-// the images of kubeadm's static pods (kubeadm lists them in refs), the
-// node's for every other.
+// nodeRepos are the repositories of the images every node runs before
+// it can be Ready: the pods' sandbox, kube-proxy's DaemonSet and the pod
+// network's.
+var nodeRepos = map[string]bool{
+	"pause": true, "kube-proxy": true, "flannel-io/flannel": true,
+}
+
+// archiveFor is the archive an image goes in (refs are kubeadm's and
+// the pod network's; an extra image that only shares a repository's
+// name is not one of them): the control plane's for the images of
+// kubeadm's static pods, the node's for what a node runs before it is
+// Ready, the workloads' for every other.
 func archiveFor(ref string, refs []string) string {
-	if repo, _, err := splitRef(ref); err == nil && controlPlaneRepos[repo] && slices.Contains(refs, ref) {
+	repo, _, err := splitRef(ref)
+	switch {
+	case err != nil || !slices.Contains(refs, ref):
+		return manifest.ArchiveWorkloads
+	case controlPlaneRepos[repo]:
 		return manifest.ArchiveControlPlane
+	case nodeRepos[repo]:
+		return manifest.ArchiveNode
 	}
-	return manifest.ArchiveNode
+	return manifest.ArchiveWorkloads
 }
 
 // Archives builds the images into one OCI archive for each archive they
 // go in (archiveFor; refs are kubeadm's and the pod network's), each
-// cached by every input of its images, in a fixed order: the node's,
-// then the control plane's.
+// cached by every input of its images, in manifest.Archives' order.
 func (b *Builder) Archives(ctx context.Context, imgs []Image, refs []string) ([]Archive, error) {
 	var out []Archive
-	for _, name := range []string{manifest.ArchiveNode, manifest.ArchiveControlPlane} {
+	for _, name := range manifest.Archives {
 		var some []Image
 		for _, img := range imgs {
 			if archiveFor(img.Ref, refs) == name {

@@ -39,8 +39,9 @@ func TestSplitRef(t *testing.T) {
 }
 
 // TestArchiveFor: the images of kubeadm's static pods go in the control
-// plane's archive, everything else, and an extra image that only shares
-// a repository name, in the node's.
+// plane's archive; pause, kube-proxy and the pod network's in the node's;
+// CoreDNS, the extras, and an extra image that only shares a repository
+// name, in the workloads'.
 func TestArchiveFor(t *testing.T) {
 	refs := []string{
 		"registry.k8s.io/kube-apiserver:v1.37.2", "registry.k8s.io/kube-controller-manager:v1.37.2",
@@ -48,14 +49,18 @@ func TestArchiveFor(t *testing.T) {
 		"registry.k8s.io/coredns/coredns:v1.14.6", "registry.k8s.io/pause:3.10.2",
 		"registry.k8s.io/etcd:3.7.0-0", FlannelImage("v0.28.10"),
 	}
-	cp := map[string]bool{refs[0]: true, refs[1]: true, refs[2]: true, refs[6]: true}
-	for _, ref := range append(refs, "example.com/etcd:3.7.0-0", "registry.k8s.io/e2e-test-images/agnhost:2.66.1") {
-		want := manifest.ArchiveNode
-		if cp[ref] {
-			want = manifest.ArchiveControlPlane
-		}
-		if got := archiveFor(ref, refs); got != want {
-			t.Errorf("archiveFor(%s) = %s, want %s", ref, got, want)
+	want := map[string]string{
+		refs[0]: manifest.ArchiveControlPlane, refs[1]: manifest.ArchiveControlPlane,
+		refs[2]: manifest.ArchiveControlPlane, refs[6]: manifest.ArchiveControlPlane,
+		refs[3]: manifest.ArchiveNode, refs[5]: manifest.ArchiveNode, refs[7]: manifest.ArchiveNode,
+		refs[4]:                    manifest.ArchiveWorkloads,
+		"example.com/etcd:3.7.0-0": manifest.ArchiveWorkloads,
+		"example.com/pause:3.10.2": manifest.ArchiveWorkloads,
+		"registry.k8s.io/e2e-test-images/agnhost:2.66.1": manifest.ArchiveWorkloads,
+	}
+	for ref, w := range want {
+		if got := archiveFor(ref, refs); got != w {
+			t.Errorf("archiveFor(%s) = %s, want %s", ref, got, w)
 		}
 	}
 }

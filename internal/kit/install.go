@@ -27,7 +27,13 @@ type Tree interface {
 // Units are the kit's units, enabled in every image with a kit. The
 // control plane's images are imported by their own unit, which is not
 // enabled: the agent starts it for a control plane only.
-var Units = []string{"containerd.service", manifest.ImportUnit(manifest.ArchiveNode), "kubelet.service"}
+var Units = []string{
+	"containerd.service", manifest.ImportUnit(manifest.ArchiveNode), manifest.ImportUnit(manifest.ArchiveWorkloads),
+	"kubelet.service", manifest.CNIUnit, cniPathUnit,
+}
+
+// cniPathUnit starts manifest.CNIUnit on every change of /etc/cni/net.d.
+const cniPathUnit = "nodebake-cni.path"
 
 // Config is what the kit's configuration files are rendered from.
 type Config struct {
@@ -38,6 +44,9 @@ type Config struct {
 	// NetworkManifest is the pod network's rendered manifest, if any.
 	NetworkManifest []byte
 }
+
+// CNIDir is the folder containerd loads CNI configs from.
+func (Config) CNIDir() string { return manifest.CNIDir }
 
 // ImagesDir is where the baked image archives are in the image.
 const ImagesDir = manifest.ImagesDir
@@ -67,8 +76,12 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 		{"10-kubeadm.conf", "/usr/lib/systemd/system/kubelet.service.d/10-kubeadm.conf", nil},
 		{"crictl.yaml", "/etc/crictl.yaml", nil},
 		{"nodebake-images.service", "/usr/lib/systemd/system/" + manifest.ImportUnit(manifest.ArchiveNode), nil},
+		{"nodebake-images-workloads.service", "/usr/lib/systemd/system/" + manifest.ImportUnit(manifest.ArchiveWorkloads), nil},
 		{"nodebake-images-control-plane.service", "/usr/lib/systemd/system/" + manifest.ImportUnit(manifest.ArchiveControlPlane), nil},
 		{"import-images", "/usr/lib/nodebake/import-images", nil},
+		{"nodebake-cni.service", "/usr/lib/systemd/system/" + manifest.CNIUnit, nil},
+		{"nodebake-cni.path", "/usr/lib/systemd/system/" + cniPathUnit, nil},
+		{"sync-cni", "/usr/lib/nodebake/sync-cni", nil},
 	} {
 		data := f.data
 		if data == nil {

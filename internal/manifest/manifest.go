@@ -26,19 +26,29 @@ const NetworkPath = "/usr/share/nodebake/network.yaml"
 const ImagesDir = "/usr/share/nodebake/images"
 
 // The archives the baked images are split into, by the nodes that need
-// them: a worker never imports the control plane's.
+// them and when: a worker never imports the control plane's, and its
+// kubelet waits only for the node's.
 const (
-	// ArchiveNode holds what any node may run: pause, kube-proxy, the
-	// pod network's images, CoreDNS and the profile's extras.
-	// nodebake-images.service imports it on every boot, before the
-	// agent and the kubelet start.
+	// ArchiveNode holds what the kubelet runs on every node before the
+	// node can be Ready: pause, kube-proxy and the pod network's images.
+	// nodebake-images.service imports it on every boot, first; the
+	// kubelet requires it.
 	ArchiveNode = "node"
+	// ArchiveWorkloads holds what pods run once the node is Ready:
+	// CoreDNS and the profile's extras. nodebake-images-workloads.service
+	// imports it on every boot, after the node's, while the kubelet
+	// starts; the pod network is switched on once it is in (CNIUnit), so
+	// that nothing is scheduled onto the node before its images are.
+	ArchiveWorkloads = "workloads"
 	// ArchiveControlPlane holds the images of kubeadm's static pods:
 	// etcd, kube-apiserver, kube-controller-manager and kube-scheduler.
 	// The agent imports it (ImportUnit) before kubeadm init or a
 	// control-plane join, and only then.
 	ArchiveControlPlane = "control-plane"
 )
+
+// Archives are the archives in the order they are built and imported.
+var Archives = []string{ArchiveNode, ArchiveWorkloads, ArchiveControlPlane}
 
 // ImportUnit is the systemd unit that imports an archive's images into
 // containerd; it is done once they are there at their digests, pinned.
@@ -48,6 +58,18 @@ func ImportUnit(archive string) string {
 	}
 	return "nodebake-images-" + archive + ".service"
 }
+
+// CNIDir is the folder containerd loads the pod network's CNI config
+// from: a copy of /etc/cni/net.d, where pod networks write theirs, that
+// CNIUnit makes once the node's and the workloads' images are in. Until
+// then containerd finds no config, and the kubelet keeps the node
+// NotReady, so no pod is scheduled onto it that would pull an image the
+// node is still importing.
+const CNIDir = "/run/nodebake/cni/net.d"
+
+// CNIUnit copies /etc/cni/net.d to CNIDir; nodebake-cni.path starts it
+// again whenever /etc/cni/net.d changes.
+const CNIUnit = "nodebake-cni.service"
 
 // SchemaVersion identifies the manifest format.
 const SchemaVersion = "nodebake.dev/manifest/v1alpha1"
@@ -123,7 +145,7 @@ type Image struct {
 	Ref     string `json:"ref"`
 	Digest  string `json:"digest"`
 	Source  string `json:"source"`  // such as go:k8s.io/kubernetes@v1.37.2
-	Archive string `json:"archive"` // ArchiveNode or ArchiveControlPlane
+	Archive string `json:"archive"` // one of Archives
 }
 
 // Marshal is the manifest's canonical JSON, indented, with a newline.

@@ -29,7 +29,7 @@ field() { firstboot status --json | sed -n "s/^  \"$1\": \"\(.*\)\",\$/\1/p"; }
 # serial console: its first boot's result, role and name, its machine-id
 # and SSH host key (hashed), Cluster API's success file and what its
 # commands and unit left, its address, how many of the control plane's
-# images it has. On a failed first boot it adds why,
+# images it has, when its workloads' images were in. On a failed first boot it adds why,
 # as "NBK-LOG NODE" lines, and fails.
 report_node() {
 	me=$(hostname)
@@ -42,6 +42,9 @@ report_node() {
 	nbk ip=$(ip -4 -o addr show scope global | awk '{print $4}' | head -1) envsubst=$(command -v envsubst)
 	# The control plane's images are imported on a control plane only.
 	nbk control_plane_images=$(ctr -n k8s.io images ls -q | grep -cE '/(etcd|kube-apiserver|kube-controller-manager|kube-scheduler):')
+	# When the workloads' images were in, by this node's clock (the
+	# kubelet's, which times its Ready condition).
+	nbk workloads_at=$(date -u -d "$(systemctl show -P ActiveEnterTimestamp nodebake-images-workloads.service)" +%Y-%m-%dT%H:%M:%SZ)
 	[ "$(field result)" = success ] && return 0
 	# What the test needs to say why: the agent's record and journal, the
 	# containers kubeadm started and their logs, the kubelet's journal.
