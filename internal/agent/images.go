@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/nodebake/nodebake/internal/command"
@@ -30,7 +31,7 @@ func archivesFor(role kubeadm.Role) []string {
 	if role == kubeadm.RoleJoin {
 		return []string{manifest.ArchiveNode, manifest.ArchiveWorkloads}
 	}
-	return manifest.Archives
+	return slices.Clone(manifest.Archives)
 }
 
 // images has the images this node's role runs imported before the
