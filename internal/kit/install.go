@@ -66,6 +66,10 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	cniUnit, err := render("nodebake-cni.service.tmpl", cfg)
+	if err != nil {
+		return err
+	}
 	for _, f := range []struct {
 		name, dest string
 		data       []byte
@@ -79,7 +83,7 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 		{"nodebake-images-workloads.service", "/usr/lib/systemd/system/" + manifest.ImportUnit(manifest.ArchiveWorkloads), nil},
 		{"nodebake-images-control-plane.service", "/usr/lib/systemd/system/" + manifest.ImportUnit(manifest.ArchiveControlPlane), nil},
 		{"import-images", "/usr/lib/nodebake/import-images", nil},
-		{"nodebake-cni.service", "/usr/lib/systemd/system/" + manifest.CNIUnit, nil},
+		{"nodebake-cni.service.tmpl", "/usr/lib/systemd/system/" + manifest.CNIUnit, cniUnit},
 		{"nodebake-cni.path", "/usr/lib/systemd/system/" + cniPathUnit, nil},
 		{"sync-cni", "/usr/lib/nodebake/sync-cni", nil},
 	} {
