@@ -21,6 +21,7 @@ var fences = map[string][]string{
 	"github.com/google/go-containerregistry": {"internal/images"},
 	"github.com/coreos/ignition":             {"internal/ignitioncfg"},
 	"github.com/coreos/ign-converter":        {"internal/ignitioncfg"},
+	"go.etcd.io/bbolt":                       {"internal/containerdroot"},
 }
 
 func TestImportFences(t *testing.T) {
@@ -66,6 +67,7 @@ var onNode = map[string][]string{
 		"github.com/nodebake/nodebake/internal/imager",
 		"github.com/nodebake/nodebake/internal/diskformat",
 		"github.com/nodebake/nodebake/internal/cache",
+		"github.com/nodebake/nodebake/internal/containerdroot",
 		"github.com/nodebake/nodebake/internal/images",
 		"github.com/nodebake/nodebake/internal/inspect",
 		"github.com/nodebake/nodebake/internal/kit",

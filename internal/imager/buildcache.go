@@ -54,6 +54,7 @@ var hostTools = [][]string{
 	{"mksquashfs", "-version"},    // the root and the state seed
 	{"mke2fs", "-V"},              // the state partition
 	{"fallocate", "--version"},    // the disk's holes
+	{"unshare", "--version"},      // containerd's root, prepared
 	{"syslinux", "--version"},     // BIOS boot
 	{"mcopy", "--version"},        // syslinux writes the FAT with mtools
 	{"cp", "--version"},           // sparse copies

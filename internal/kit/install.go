@@ -114,11 +114,7 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 		if err := t.WriteFile(ImagesDir+"/"+a.Name+".tar", data, 0o644, "kit:images"); err != nil {
 			return err
 		}
-		var list strings.Builder
-		for _, e := range a.Entries {
-			fmt.Fprintf(&list, "%s %s\n", e.Ref, e.Digest)
-		}
-		if err := t.WriteFile(ImagesDir+"/"+a.Name+".list", []byte(list.String()), 0o644, "kit:images"); err != nil {
+		if err := t.WriteFile(ImagesDir+"/"+a.Name+".list", archiveList(a), 0o644, "kit:images"); err != nil {
 			return err
 		}
 	}
@@ -133,6 +129,16 @@ func Install(t Tree, arts []Artifact, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// archiveList is ARCHIVE.list: a "REFERENCE DIGEST" line for each image
+// of a.
+func archiveList(a Archive) []byte {
+	var list strings.Builder
+	for _, e := range a.Entries {
+		fmt.Fprintf(&list, "%s %s\n", e.Ref, e.Digest)
+	}
+	return []byte(list.String())
 }
 
 func render(name string, data any) ([]byte, error) {
