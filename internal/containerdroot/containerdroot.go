@@ -21,6 +21,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -108,28 +109,38 @@ func Prepare(ctx context.Context, run *command.Runner, dst string, r Request) (e
 }
 
 // importAll runs containerd on a root under work, imports every archive
-// and stops it.
+// and stops it. Its state folder, which holds its sockets, is a short
+// temporary folder of its own: a socket's path has at most 107 bytes.
 func importAll(ctx context.Context, run *command.Runner, work string, r Request) (err error) {
+	state, err := os.MkdirTemp("", "containerd-")
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if rerr := os.RemoveAll(state); err == nil {
+			err = rerr
+		}
+	}()
 	bin := filepath.Join(work, "bin")
 	if err := os.Mkdir(bin, 0o700); err != nil {
 		return err
 	}
 	containerd, ctr := filepath.Join(bin, "containerd"), filepath.Join(bin, "ctr")
-	for src, dst := range map[string]string{r.Containerd: containerd, r.Ctr: ctr} {
-		data, err := os.ReadFile(src)
+	for _, p := range [][2]string{{r.Containerd, containerd}, {r.Ctr, ctr}} {
+		data, err := os.ReadFile(p[0])
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(dst, data, 0o700); err != nil {
+		if err := os.WriteFile(p[1], data, 0o700); err != nil {
 			return err
 		}
 	}
-	socket := filepath.Join(work, "containerd.sock")
+	socket := filepath.Join(state, "containerd.sock")
 	config := filepath.Join(work, "config.toml")
-	if err := os.WriteFile(config, []byte(configFor(work, socket)), 0o600); err != nil {
+	if err := os.WriteFile(config, []byte(configFor(filepath.Join(work, "root"), state, socket)), 0o600); err != nil {
 		return err
 	}
-	var log bytes.Buffer
+	var log lockedBuffer
 	daemon, err := run.Start(ctx, command.Cmd{
 		Name: "unshare",
 		Args: []string{"--mount", "--propagation", "private", "--net", "--ipc", "--uts", containerd, "--config", config},
@@ -137,8 +148,14 @@ func importAll(ctx context.Context, run *command.Runner, work string, r Request)
 	if err != nil {
 		return err
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- daemon.Wait() }()
+	// exited is closed once containerd has exited, with its status in
+	// waitErr.
+	exited := make(chan struct{})
+	var waitErr error
+	go func() {
+		waitErr = daemon.Wait()
+		close(exited)
+	}()
 	defer func() {
 		// SIGTERM: containerd closes its databases and exits. Its exit
 		// status is not the work's: each import reported its own, and
@@ -157,7 +174,7 @@ func importAll(ctx context.Context, run *command.Runner, work string, r Request)
 	ctrCmd := func(args ...string) command.Cmd {
 		return command.Cmd{Name: ctr, Args: append([]string{"--address", socket, "--namespace", Namespace}, args...)}
 	}
-	if err := waitReady(ctx, run, ctrCmd("version"), exited, &log); err != nil {
+	if err := waitReady(ctx, run, ctrCmd("version"), exited, &waitErr, &log); err != nil {
 		return err
 	}
 	for _, a := range r.Archives {
@@ -174,7 +191,7 @@ func importAll(ctx context.Context, run *command.Runner, work string, r Request)
 
 // waitReady waits until containerd answers on its socket, for at most a
 // minute.
-func waitReady(ctx context.Context, run *command.Runner, version command.Cmd, exited <-chan error, log *bytes.Buffer) error {
+func waitReady(ctx context.Context, run *command.Runner, version command.Cmd, exited <-chan struct{}, waitErr *error, log *lockedBuffer) error {
 	deadline := time.Now().Add(time.Minute)
 	for {
 		_, err := run.Run(ctx, version)
@@ -182,8 +199,8 @@ func waitReady(ctx context.Context, run *command.Runner, version command.Cmd, ex
 			return nil
 		}
 		select {
-		case werr := <-exited:
-			return fmt.Errorf("%w: it exited (%v): %s", ErrNotReady, werr, lastLines(log.String(), 10))
+		case <-exited:
+			return fmt.Errorf("%w: it exited (%v): %s", ErrNotReady, *waitErr, lastLines(log.String(), 10))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):
@@ -194,9 +211,9 @@ func waitReady(ctx context.Context, run *command.Runner, version command.Cmd, ex
 	}
 }
 
-// configFor is the build host's containerd configuration: everything
-// under work, and nothing that reaches past it.
-func configFor(work, socket string) string {
+// configFor is the build host's containerd configuration: its root and
+// state where given, and nothing that reaches past them.
+func configFor(root, state, socket string) string {
 	return fmt.Sprintf(`version = 3
 root = %q
 state = %q
@@ -223,7 +240,26 @@ disabled_plugins = [
 
 [ttrpc]
   address = %q
-`, filepath.Join(work, "root"), filepath.Join(work, "state"), socket, socket+".ttrpc")
+`, root, state, socket, socket+".ttrpc")
+}
+
+// lockedBuffer is containerd's output, written by exec's copying
+// goroutine while waitReady may read it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func removeContents(dir string) error {

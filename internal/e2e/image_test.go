@@ -439,6 +439,23 @@ func TestBakedImagesMatchManifest(t *testing.T) {
 			t.Errorf("%s is in the %s archive, want %s", img.Ref, img.Archive, want)
 		}
 	}
+	// The node's and the workloads' images are in containerd's root on
+	// the state partition already; the control plane's are not.
+	seeded := seededImages(t, raw, filepath.Join(out, "test.manifest.json"), rep)
+	n := 0
+	for _, img := range rep.Kit.Images {
+		switch {
+		case img.Archive == "control-plane" && seeded[img.Ref] != "":
+			t.Errorf("%s, a control-plane image, is in containerd's root on the state partition", img.Ref)
+		case img.Archive != "control-plane" && seeded[img.Ref] != img.Digest:
+			t.Errorf("%s: containerd's root on the state partition has %q, the manifest %s", img.Ref, seeded[img.Ref], img.Digest)
+		case img.Archive != "control-plane":
+			n++
+		}
+	}
+	if len(seeded) != n {
+		t.Errorf("containerd's root on the state partition holds %d images, want the %d of the node's and the workloads' archives", len(seeded), n)
+	}
 }
 
 // TestValidateAgainstTheImage renders a config for each role and checks

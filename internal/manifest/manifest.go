@@ -31,14 +31,16 @@ const ImagesDir = "/usr/share/nodebake/images"
 const (
 	// ArchiveNode holds what the kubelet runs on every node before the
 	// node can be Ready: pause, kube-proxy and the pod network's images.
-	// nodebake-images.service imports it on every boot, first; the
-	// kubelet requires it.
+	// The build imports it into the image's containerd root;
+	// nodebake-images.service checks it on every boot, first, and imports
+	// what is missing; the kubelet requires that unit.
 	ArchiveNode = "node"
 	// ArchiveWorkloads holds what pods run once the node is Ready:
-	// CoreDNS and the profile's extras. nodebake-images-workloads.service
-	// imports it on every boot, after the node's, while the kubelet
-	// starts; the pod network is switched on once it is in (CNIUnit), so
-	// that nothing is scheduled onto the node before its images are.
+	// CoreDNS and the profile's extras. The build imports it too;
+	// nodebake-images-workloads.service checks it on every boot, after
+	// the node's, while the kubelet starts; the pod network is switched
+	// on once it is in (CNIUnit), so that nothing is scheduled onto the
+	// node before its images are.
 	ArchiveWorkloads = "workloads"
 	// ArchiveControlPlane holds the images of kubeadm's static pods:
 	// etcd, kube-apiserver, kube-controller-manager and kube-scheduler.
