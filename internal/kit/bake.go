@@ -83,7 +83,7 @@ func (b *Builder) Bake(ctx context.Context, k *profile.Kit, into Into) (*Baked, 
 	if err := Install(t, arts, cfg); err != nil {
 		return nil, fmt.Errorf("installing the kit: %w", err)
 	}
-	if err := b.seed(ctx, t, into.Root, arts, archives); err != nil {
+	if err := b.seed(ctx, t, arts, archives); err != nil {
 		return nil, err
 	}
 	unit, err := os.ReadFile(filepath.Join(into.SourceDir, "systemd", FirstbootUnit))

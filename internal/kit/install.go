@@ -22,6 +22,8 @@ var files embed.FS
 type Tree interface {
 	WriteFile(path string, data []byte, mode os.FileMode, source string) error
 	MkdirAll(path string) error
+	// Path is where path of the image is on the build host.
+	Path(path string) string
 }
 
 // Units are the kit's units, enabled in every image with a kit. The

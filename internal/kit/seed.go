@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -34,9 +33,9 @@ const ImportedDir = "/var/lib/nodebake/images"
 // import-images sets it too.
 const pinnedLabel = "io.cri-containerd.pinned=pinned"
 
-// seed prepares containerd's root in the tree at root with the images of
-// the Seeded archives, and writes their marks.
-func (b *Builder) seed(ctx context.Context, t Tree, root string, arts []Artifact, archives []Archive) error {
+// seed prepares containerd's root in the tree with the images of the
+// Seeded archives, and writes their marks.
+func (b *Builder) seed(ctx context.Context, t Tree, arts []Artifact, archives []Archive) error {
 	req := containerdroot.Request{Labels: []string{pinnedLabel}, Epoch: b.Epoch}
 	for _, a := range arts {
 		switch a.Name {
@@ -60,7 +59,7 @@ func (b *Builder) seed(ctx context.Context, t Tree, root string, arts []Artifact
 		return nil
 	}
 	start := time.Now()
-	dst := filepath.Join(root, ContainerdRoot)
+	dst := t.Path(ContainerdRoot)
 	// An empty folder from a package is replaced; anything in it is not.
 	if err := os.Remove(dst); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("preparing %s: %w", ContainerdRoot, err)
